@@ -1,0 +1,651 @@
+"""Configuration of a federation: every setting, its default, and its validation.
+
+`SETTINGS` is the only place a default is written. `Pulumi.yaml` declares the same keys for the
+CLI; `scripts/render_project_file.py` writes it from this table, and a test keeps the two equal.
+
+Both ways in go through `resolve`: `load_config` reads stack configuration for `__main__.py`,
+and the component calls `resolve` on its args. Either raises one `ConfigError` that lists every
+bad value with its key, the value, what is accepted and how to fix it, before any resource is
+declared.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Literal, Optional
+
+import pulumi
+import yaml
+
+from components import helm_values, roles
+from components.pkcs12 import PROFILES
+
+PROJECT = "coder-azure-federation"
+
+ConfigType = Literal["string", "integer", "boolean", "array"]
+Source = Literal["config", "args"]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()
+"""Default of a setting that has none and must be given."""
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key: its type, default and description."""
+
+    key: str
+    """Config key under the project namespace, in camelCase."""
+    type: ConfigType
+    default: Any
+    description: str
+    arg: str = ""
+    """Name in `CoderAzureFederationArgs`; derived from `key` when empty."""
+
+    @property
+    def arg_name(self) -> str:
+        """Return the snake_case argument name of this setting."""
+        return self.arg or re.sub(r"(?<!^)(?=[A-Z])", "_", self.key).lower()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("subscriptionId", "string", REQUIRED,
+            "Azure subscription ID (GUID) that Coder's provisioners deploy into. Passed to "
+            "Coder as ARM_SUBSCRIPTION_ID and used as the role scope unless roleScope is set."),
+    Setting("applicationDisplayName", "string", "",
+            "Display name of the Entra ID application. Empty means "
+            "'coder-azure-federation-<stack>'."),
+    Setting("owners", "array", [],
+            "Object IDs (GUIDs) of the users or service principals that own the application "
+            "and its service principal. Empty means the principal running `pulumi up`."),
+    Setting("certificateSubject", "string", "/CN=coder-azure-federation",
+            "Certificate subject in OpenSSL form, for example '/CN=coder/O=Example/C=US'. "
+            "Attributes: CN (required), O, OU, L, ST, C."),
+    Setting("certificateKeySize", "integer", 4096,
+            "RSA key size in bits: 2048, 3072 or 4096."),
+    Setting("certificateValidityDays", "integer", 730,
+            "Days the certificate and its Entra ID credential stay valid, 1 to 3650."),
+    Setting("bundleProfile", "string", "legacy",
+            "PKCS#12 encryption: 'legacy' (3DES with an SHA-1 MAC, read by every Go decoder "
+            "Azure tooling uses) or 'modern' (AES-256 with an SHA-256 MAC, read only by newer "
+            "azurerm releases)."),
+    Setting("role", "string", "Contributor",
+            "Role given to the service principal: a built-in name (Contributor, Reader, Owner, "
+            "User Access Administrator), a role definition GUID or a role definition ID."),
+    Setting("roleScope", "string", "",
+            "Resource ID the role is assigned on: a subscription, resource group or resource. "
+            "Empty means the whole subscription given by subscriptionId."),
+    Setting("namespace", "string", "coder",
+            "Kubernetes namespace of Coder's release and the credential secrets."),
+    Setting("createNamespace", "boolean", False,
+            "Create the namespace. Leave false when it exists already."),
+    Setting("bundleSecretName", "string", "azure-client-cert-secret",
+            "Name of the secret that holds the PKCS#12 bundle."),
+    Setting("bundleSecretKey", "string", "client.pfx",
+            "Key of the bundle in its secret, and its file name in the mount. Must end in .pfx."),
+    Setting("clientIdSecretName", "string", "arm-client-id",
+            "Name of the secret that holds the application (client) ID."),
+    Setting("clientIdSecretKey", "string", "id", "Key of the client ID in its secret."),
+    Setting("tenantIdSecretName", "string", "arm-tenant-id",
+            "Name of the secret that holds the tenant ID."),
+    Setting("tenantIdSecretKey", "string", "id", "Key of the tenant ID in its secret."),
+    Setting("subscriptionIdSecretName", "string", "arm-subscription-id",
+            "Name of the secret that holds the subscription ID."),
+    Setting("subscriptionIdSecretKey", "string", "id",
+            "Key of the subscription ID in its secret."),
+    Setting("passwordSecretName", "string", "arm-client-cert-password",
+            "Name of the secret that holds the bundle password."),
+    Setting("passwordSecretKey", "string", "password",
+            "Key of the bundle password in its secret."),
+    Setting("certificateMountPath", "string", "/home/coder/az",
+            "Absolute directory in the Coder container where the bundle secret is mounted "
+            "read-only."),
+    Setting("releaseName", "string", "coder", "Name of Coder's Helm release."),
+    Setting("chartVersion", "string", REQUIRED,
+            "Exact version of the `coder` chart to install, for example 2.34.0."),
+    Setting("chartRepository", "string", "https://helm.coder.com/v2",
+            "HTTPS URL of the Helm repository that serves the `coder` chart."),
+    Setting("coderValuesFile", "string", "",
+            "Path, relative to the project directory, of a YAML file with your own Coder chart "
+            "values. The component appends its env, volume and mount to yours.",
+            arg="coder_values"),
+)
+
+SETTINGS_BY_ARG = {setting.arg_name: setting for setting in SETTINGS}
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+_CHART_VERSION = re.compile(
+    r"^\d+\.\d+\.\d+(-[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?(\+[0-9A-Za-z]+(\.[0-9A-Za-z]+)*)?$"
+)
+_SUBJECT_ATTRIBUTES = {
+    "CN": "common_name",
+    "O": "organization",
+    "OU": "organizational_unit",
+    "L": "locality",
+    "ST": "province",
+    "C": "country",
+}
+KEY_SIZES = (2048, 3072, 4096)
+MAX_VALIDITY_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One invalid value: where it is, what it was, what is accepted and an example fix."""
+
+    setting: Setting
+    value: Any
+    accepted: str
+    example: Any
+
+
+class ConfigError(pulumi.RunError):
+    """Invalid configuration, raised before any resource is declared.
+
+    A `pulumi.RunError` so that the CLI prints the message without a Python traceback.
+    """
+
+    def __init__(self, problems: Sequence[Problem], source: Source) -> None:
+        self.problems = list(problems)
+        self.source = source
+        super().__init__(_format_problems(self.problems, source))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value)
+
+
+def _fix_command(setting: Setting, example: Any) -> str:
+    name = f"{PROJECT}:{setting.key}"
+    if setting.type == "array":
+        return f"pulumi config set --path '{name}[0]' {example}"
+    if isinstance(example, bool):
+        example = str(example).lower()
+    text = str(example)
+    if re.search(r"[\s'\"/,]", text) or not text:
+        text = "'" + text.replace("'", "'\\''") + "'"
+    return f"pulumi config set {name} {text}"
+
+
+def _format_problems(problems: Sequence[Problem], source: Source) -> str:
+    if source == "config":
+        lines = [f"Invalid configuration ({len(problems)} problem(s)):"]
+        for problem in problems:
+            lines.append(
+                f"  - {PROJECT}:{problem.setting.key} is {_show(problem.value)}, but it must be "
+                f"{problem.accepted}."
+            )
+            lines.append(f"    Fix: {_fix_command(problem.setting, problem.example)}")
+    else:
+        lines = [f"Invalid CoderAzureFederation arguments ({len(problems)} problem(s)):"]
+        for problem in problems:
+            lines.append(
+                f"  - {problem.setting.arg_name} is {_show(problem.value)}, but it must be "
+                f"{problem.accepted}. For example: {problem.setting.arg_name}="
+                f"{_show(problem.example)}"
+            )
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class FederationSettings:
+    """Validated settings with every default filled in.
+
+    Fields that a caller of the component may give as `pulumi.Output` keep that type; every
+    other field is a plain, validated value.
+    """
+
+    subscription_id: pulumi.Input[str]
+    application_display_name: str
+    owners: pulumi.Input[list[str]]
+    certificate_subject: dict[str, str]
+    certificate_key_size: int
+    certificate_validity_days: int
+    bundle_profile: str
+    role_guid: str
+    role_scope: roles.Scope | None
+    """None means the whole subscription given by `subscription_id`."""
+    namespace: str
+    create_namespace: bool
+    bundle_secret_name: str
+    bundle_secret_key: str
+    client_id_secret_name: str
+    client_id_secret_key: str
+    tenant_id_secret_name: str
+    tenant_id_secret_key: str
+    subscription_id_secret_name: str
+    subscription_id_secret_key: str
+    password_secret_name: str
+    password_secret_key: str
+    certificate_mount_path: str
+    release_name: str
+    chart_version: str
+    chart_repository: str
+    coder_values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def certificate_path(self) -> str:
+        """Return the path of the bundle file inside the Coder container."""
+        return posixpath.join(self.certificate_mount_path, self.bundle_secret_key)
+
+
+Validator = Callable[[Any], Optional[str]]
+
+
+def _one_of(choices: Sequence[Any]) -> Callable[[Any], Optional[str]]:
+    def check(value: Any) -> Optional[str]:
+        if value in choices:
+            return None
+        return "one of " + ", ".join(_show(choice) for choice in choices)
+
+    return check
+
+
+def _guid(value: Any) -> Optional[str]:
+    if isinstance(value, str) and roles.is_guid(value):
+        return None
+    return "a GUID such as 11111111-2222-3333-4444-555555555555"
+
+
+def _dns_label(max_length: int) -> Validator:
+    def check(value: Any) -> Optional[str]:
+        if isinstance(value, str) and len(value) <= max_length and _DNS_LABEL.match(value):
+            return None
+        return (
+            f"a DNS-1123 label: at most {max_length} lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+
+    return check
+
+
+def _dns_subdomain(value: Any) -> Optional[str]:
+    if isinstance(value, str) and len(value) <= 253 and _DNS_SUBDOMAIN.match(value):
+        return None
+    return (
+        "a DNS-1123 subdomain: at most 253 lower-case letters, digits, '-' and '.', "
+        "starting and ending with a letter or digit"
+    )
+
+
+def _secret_key(value: Any) -> Optional[str]:
+    if isinstance(value, str) and len(value) <= 253 and _SECRET_KEY.match(value):
+        return None
+    return "a secret data key: letters, digits, '-', '_' and '.' only"
+
+
+def _bundle_key(value: Any) -> Optional[str]:
+    problem = _secret_key(value)
+    if problem is None and not value.endswith(".pfx"):
+        problem = "a file name ending in .pfx, because older azurerm releases read only .pfx paths"
+    return problem
+
+
+def _integer_between(low: int, high: int) -> Validator:
+    def check(value: Any) -> Optional[str]:
+        if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
+            return None
+        return f"a whole number from {low} to {high}"
+
+    return check
+
+
+def _key_size(value: Any) -> Optional[str]:
+    if isinstance(value, int) and not isinstance(value, bool) and value in KEY_SIZES:
+        return None
+    return "one of " + ", ".join(str(size) for size in KEY_SIZES)
+
+
+def _boolean(value: Any) -> Optional[str]:
+    return None if isinstance(value, bool) else "true or false"
+
+
+def _display_name(value: Any) -> Optional[str]:
+    if isinstance(value, str) and len(value) <= 120 and value == value.strip():
+        return None
+    return "at most 120 characters, without leading or trailing spaces"
+
+
+def _subject(value: Any) -> Optional[str]:
+    return None if isinstance(value, str) and parse_subject(value) is not None else (
+        "an OpenSSL subject such as '/CN=coder/O=Example Inc./C=US' with a CN and only the "
+        "attributes " + ", ".join(_SUBJECT_ATTRIBUTES) + " (C is a two-letter country code)"
+    )
+
+
+def _role(value: Any) -> Optional[str]:
+    if isinstance(value, str) and roles.resolve_role(value) is not None:
+        return None
+    return (
+        "a built-in role name (" + ", ".join(roles.BUILT_IN_ROLES) + "), a role definition "
+        "GUID, or a role definition ID ending in /roleDefinitions/<GUID>"
+    )
+
+
+def _scope(value: Any) -> Optional[str]:
+    if value == "" or (isinstance(value, str) and roles.parse_scope(value) is not None):
+        return None
+    return (
+        "empty, or a resource ID starting with /subscriptions/<GUID>: a subscription, "
+        "a resource group (/resourceGroups/<name>) or a resource (/providers/...)"
+    )
+
+
+def _mount_path(value: Any) -> Optional[str]:
+    if (
+        isinstance(value, str)
+        and value.startswith("/")
+        and value != "/"
+        and posixpath.normpath(value) == value.rstrip("/")
+        and ":" not in value
+    ):
+        return None
+    return "an absolute directory path other than / with no '..' or '.' parts, such as /home/coder/az"
+
+
+def _chart_version(value: Any) -> Optional[str]:
+    if isinstance(value, str) and _CHART_VERSION.match(value):
+        return None
+    return "an exact chart version such as 2.34.0 (ranges are not accepted)"
+
+
+def _https_url(value: Any) -> Optional[str]:
+    if isinstance(value, str) and re.match(r"^https://[^\s/]+(/\S*)?$", value):
+        return None
+    return "an https:// URL"
+
+
+def _owners(value: Any) -> Optional[str]:
+    if isinstance(value, list) and all(isinstance(item, str) and roles.is_guid(item) for item in value):
+        return None
+    return "a list of object IDs (GUIDs)"
+
+
+def _profile(value: Any) -> Optional[str]:
+    return _one_of(PROFILES)(value)
+
+
+_VALIDATORS: dict[str, Validator] = {
+    "subscriptionId": _guid,
+    "applicationDisplayName": _display_name,
+    "owners": _owners,
+    "certificateSubject": _subject,
+    "certificateKeySize": _key_size,
+    "certificateValidityDays": _integer_between(1, MAX_VALIDITY_DAYS),
+    "bundleProfile": _profile,
+    "role": _role,
+    "roleScope": _scope,
+    "namespace": _dns_label(63),
+    "createNamespace": _boolean,
+    "bundleSecretName": _dns_subdomain,
+    "bundleSecretKey": _bundle_key,
+    "clientIdSecretName": _dns_subdomain,
+    "clientIdSecretKey": _secret_key,
+    "tenantIdSecretName": _dns_subdomain,
+    "tenantIdSecretKey": _secret_key,
+    "subscriptionIdSecretName": _dns_subdomain,
+    "subscriptionIdSecretKey": _secret_key,
+    "passwordSecretName": _dns_subdomain,
+    "passwordSecretKey": _secret_key,
+    "certificateMountPath": _mount_path,
+    # Helm limits release names to 53 characters.
+    "releaseName": _dns_label(53),
+    "chartVersion": _chart_version,
+    "chartRepository": _https_url,
+}
+
+# Settings that only flow into resource inputs, so they may be outputs of other resources.
+_OUTPUTS_ALLOWED = {"subscriptionId", "owners"}
+
+_EXAMPLES: dict[str, Any] = {
+    "subscriptionId": "<subscription GUID>",
+    "owners": "<object ID GUID>",
+    "role": "Contributor",
+    "roleScope": "/subscriptions/<GUID>/resourceGroups/<name>",
+    "chartVersion": "2.34.0",
+    "coderValuesFile": "coder-values.yaml",
+    "certificateSubject": "/CN=coder-azure-federation",
+}
+
+
+def parse_subject(value: str) -> dict[str, str] | None:
+    """Parse an OpenSSL subject (`/CN=name/O=Org, Inc./C=US`) into pulumi-tls subject fields.
+
+    Returns None when the text has no CN, an unknown or repeated attribute, an empty value or a
+    country that is not two letters.
+    """
+    if not value.startswith("/"):
+        return None
+    fields: dict[str, str] = {}
+    for part in value[1:].split("/"):
+        attribute, separator, text = part.partition("=")
+        if not separator or attribute not in _SUBJECT_ATTRIBUTES or not text.strip():
+            return None
+        name = _SUBJECT_ATTRIBUTES[attribute]
+        if name in fields:
+            return None
+        fields[name] = text.strip()
+    if "common_name" not in fields:
+        return None
+    if "country" in fields and not re.match(r"^[A-Z]{2}$", fields["country"]):
+        return None
+    return fields
+
+
+def _default(setting: Setting) -> Any:
+    if isinstance(setting.default, list):
+        return list(setting.default)
+    return setting.default
+
+
+def resolve(
+    raw: Mapping[str, Any],
+    source: Source,
+    stack: str = "",
+    allow_placeholders: bool = True,
+) -> FederationSettings:
+    """Validate raw values keyed by argument name, fill in defaults and return the settings.
+
+    Raises ConfigError listing every invalid or missing value. With `allow_placeholders` false,
+    the all-zero GUID that the sample stack file carries is rejected too, so a real deployment
+    never runs against it. Outputs are accepted only for subscription_id and owners, and pass
+    through unchecked because they are not known until deployment.
+    """
+    problems: list[Problem] = []
+    values: dict[str, Any] = {}
+
+    for setting in SETTINGS:
+        value = raw.get(setting.arg_name)
+        if value is None:
+            if setting.default is REQUIRED:
+                problems.append(
+                    Problem(setting, None, "set; it has no default", _EXAMPLES.get(setting.key, ""))
+                )
+                continue
+            value = _default(setting)
+        values[setting.arg_name] = value
+        if isinstance(value, pulumi.Output):
+            if setting.key not in _OUTPUTS_ALLOWED:
+                problems.append(
+                    Problem(setting, "<Output>", "a plain value, because it shapes the resource "
+                            "graph; only subscription_id and owners may be outputs",
+                            _EXAMPLES.get(setting.key, _default(setting)))
+                )
+            continue
+        validator = _VALIDATORS.get(setting.key)
+        accepted = validator(value) if validator else None
+        if accepted is not None:
+            example = _EXAMPLES.get(setting.key, _default(setting))
+            problems.append(Problem(setting, value, accepted, example))
+
+    subscription = values.get("subscription_id")
+    if (
+        not allow_placeholders
+        and isinstance(subscription, str)
+        and subscription == roles.PLACEHOLDER_GUID
+    ):
+        problems.append(
+            Problem(
+                SETTINGS_BY_ARG["subscription_id"],
+                subscription,
+                "your real subscription ID; the all-zero GUID is the sample stack's placeholder",
+                _EXAMPLES["subscriptionId"],
+            )
+        )
+
+    coder_values = values.get("coder_values")
+    if isinstance(coder_values, str):
+        coder_values = _read_values_file(coder_values, problems)
+    if coder_values is not None and not isinstance(coder_values, pulumi.Output):
+        if not isinstance(coder_values, Mapping):
+            problems.append(
+                Problem(SETTINGS_BY_ARG["coder_values"], type(coder_values).__name__,
+                        "a mapping of Coder chart values", _EXAMPLES["coderValuesFile"])
+            )
+            coder_values = {}
+        elif isinstance(values.get("certificate_mount_path"), str):
+            for conflict in helm_values.find_conflicts(
+                coder_values, values["certificate_mount_path"]
+            ):
+                problems.append(
+                    Problem(SETTINGS_BY_ARG["coder_values"], raw.get("coder_values", ""),
+                            f"free of clashes with the component's values: {conflict}",
+                            _EXAMPLES["coderValuesFile"])
+                )
+
+    if problems:
+        raise ConfigError(problems, source)
+
+    display_name = values["application_display_name"] or f"{PROJECT}-{stack or 'stack'}"
+    return FederationSettings(
+        subscription_id=values["subscription_id"],
+        application_display_name=display_name,
+        owners=values["owners"],
+        certificate_subject=parse_subject(values["certificate_subject"]) or {},
+        certificate_key_size=values["certificate_key_size"],
+        certificate_validity_days=values["certificate_validity_days"],
+        bundle_profile=values["bundle_profile"],
+        role_guid=roles.resolve_role(values["role"]) or "",
+        role_scope=roles.parse_scope(values["role_scope"]) if values["role_scope"] else None,
+        namespace=values["namespace"],
+        create_namespace=values["create_namespace"],
+        bundle_secret_name=values["bundle_secret_name"],
+        bundle_secret_key=values["bundle_secret_key"],
+        client_id_secret_name=values["client_id_secret_name"],
+        client_id_secret_key=values["client_id_secret_key"],
+        tenant_id_secret_name=values["tenant_id_secret_name"],
+        tenant_id_secret_key=values["tenant_id_secret_key"],
+        subscription_id_secret_name=values["subscription_id_secret_name"],
+        subscription_id_secret_key=values["subscription_id_secret_key"],
+        password_secret_name=values["password_secret_name"],
+        password_secret_key=values["password_secret_key"],
+        certificate_mount_path=values["certificate_mount_path"].rstrip("/"),
+        release_name=values["release_name"],
+        chart_version=values["chart_version"],
+        chart_repository=values["chart_repository"],
+        coder_values=dict(coder_values or {}),
+    )
+
+
+def _read_values_file(path: str, problems: list[Problem]) -> Any:
+    setting = SETTINGS_BY_ARG["coder_values"]
+    if path == "":
+        return {}
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as error:
+        problems.append(
+            Problem(setting, path, f"a readable file ({error.strerror})", _EXAMPLES["coderValuesFile"])
+        )
+        return None
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        problems.append(
+            Problem(setting, path, f"a valid YAML file ({error})", _EXAMPLES["coderValuesFile"])
+        )
+        return None
+    return {} if loaded is None else loaded
+
+
+def load_config(config: pulumi.Config | None = None) -> dict[str, Any]:
+    """Read and validate this project's stack configuration into component arguments.
+
+    Returns a dict for `CoderAzureFederationArgs`, with the Coder values file already read.
+    Raises ConfigError naming each bad key. Placeholder GUIDs pass during a preview, so a pull
+    request can show the plan for the sample stack, and are rejected by `pulumi up`.
+    """
+    config = config or pulumi.Config(PROJECT)
+    problems: list[Problem] = []
+    raw: dict[str, Any] = {}
+
+    for setting in SETTINGS:
+        text = config.get(setting.key)
+        if text is None:
+            continue
+        parsed = _parse_config_text(setting, text)
+        if isinstance(parsed, Problem):
+            problems.append(parsed)
+        else:
+            raw[setting.arg_name] = parsed
+
+    if problems:
+        raise ConfigError(problems, "config")
+    settings = resolve(
+        raw,
+        "config",
+        stack=pulumi.get_stack(),
+        allow_placeholders=pulumi.runtime.is_dry_run(),
+    )
+    raw["coder_values"] = settings.coder_values
+    return raw
+
+
+def _parse_config_text(setting: Setting, text: str) -> Any:
+    """Convert a config string to the setting's type, or return the Problem with it."""
+    if setting.type == "string":
+        return text
+    if setting.type == "integer":
+        if re.match(r"^-?\d+$", text.strip()):
+            return int(text)
+        return Problem(setting, text, "a whole number", _default(setting))
+    if setting.type == "boolean":
+        if text.strip().lower() in ("true", "false"):
+            return text.strip().lower() == "true"
+        return Problem(setting, text, "true or false", _default(setting))
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError:
+        loaded = None
+    if isinstance(loaded, list):
+        return loaded
+    return Problem(setting, text, "a list (set items with --path)", _EXAMPLES.get(setting.key, ""))
+
+
+def project_config_schema() -> dict[str, Any]:
+    """Return the `config` section of Pulumi.yaml that declares every setting."""
+    schema: dict[str, Any] = {}
+    for setting in SETTINGS:
+        entry: dict[str, Any] = {"type": setting.type, "description": setting.description}
+        if setting.type == "array":
+            entry["items"] = {"type": "string"}
+        if setting.default is not REQUIRED:
+            entry["default"] = setting.default
+        schema[setting.key] = entry
+    return schema
+

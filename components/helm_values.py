@@ -1,0 +1,154 @@
+"""Coder Helm values: the credential wiring the component owns, merged into the user's values.
+
+The component adds five `ARM_*` environment variables, a secret volume with the bundle and its
+mount to `coder.env`, `coder.volumes` and `coder.volumeMounts`. Everything else the user set is
+kept as it is. Helm keeps chart values in plain text in its release record and Pulumi keeps them
+in plain text in state, so secret values reach the pod only through `secretKeyRef` and the
+secret volume, never as literal values.
+"""
+
+from __future__ import annotations
+
+import copy
+import posixpath
+from collections.abc import Mapping
+from typing import Any
+
+VOLUME_NAME = "azure-client-cert"
+"""Name of the pod volume that holds the bundle, as in Coder's guide."""
+
+ENV_CLIENT_ID = "ARM_CLIENT_ID"
+ENV_TENANT_ID = "ARM_TENANT_ID"
+ENV_SUBSCRIPTION_ID = "ARM_SUBSCRIPTION_ID"
+ENV_CERTIFICATE_PATH = "ARM_CLIENT_CERTIFICATE_PATH"
+ENV_CERTIFICATE_PASSWORD = "ARM_CLIENT_CERTIFICATE_PASSWORD"
+
+OWNED_ENV = (
+    ENV_CLIENT_ID,
+    ENV_TENANT_ID,
+    ENV_SUBSCRIPTION_ID,
+    ENV_CERTIFICATE_PATH,
+    ENV_CERTIFICATE_PASSWORD,
+)
+"""Variables azurerm reads for client-certificate authentication, set by the component."""
+
+# Variables that would make azurerm pick another credential, or a second certificate, over the
+# bundle. A user value with one of these names is rejected like an owned name.
+COMPETING_ENV = ("ARM_CLIENT_CERTIFICATE", "ARM_CLIENT_SECRET")
+
+_LISTS = ("env", "volumes", "volumeMounts")
+
+
+def find_conflicts(user_values: Mapping[str, Any], mount_path: str) -> list[str]:
+    """Describe each place where the user's values clash with what the component sets.
+
+    Returns an empty list when the values can be merged. Checks the shape of `coder.env`,
+    `coder.volumes` and `coder.volumeMounts`, the variable names the component owns, the volume
+    name, and mount paths equal to, inside or above the bundle's mount path.
+    """
+    problems: list[str] = []
+    coder = user_values.get("coder", {})
+    if not isinstance(coder, Mapping):
+        return [f"`coder` must be a mapping, got {type(coder).__name__}"]
+
+    for field in _LISTS:
+        items = coder.get(field, [])
+        if not isinstance(items, list):
+            problems.append(f"`coder.{field}` must be a list, got {type(items).__name__}")
+            continue
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping) or not isinstance(item.get("name"), str):
+                problems.append(f"`coder.{field}[{index}]` must be a mapping with a `name`")
+    if problems:
+        return problems
+
+    for index, variable in enumerate(coder.get("env", [])):
+        name = variable["name"]
+        if name in OWNED_ENV:
+            problems.append(
+                f"`coder.env[{index}]` sets {name}, which this component sets from the "
+                "federation it creates; remove it from your values"
+            )
+        elif name in COMPETING_ENV:
+            problems.append(
+                f"`coder.env[{index}]` sets {name}, which would make azurerm use another "
+                "credential instead of the certificate bundle; remove it from your values"
+            )
+
+    for index, volume in enumerate(coder.get("volumes", [])):
+        if volume["name"] == VOLUME_NAME:
+            problems.append(
+                f"`coder.volumes[{index}]` is named {VOLUME_NAME!r}, which this component uses "
+                "for the certificate bundle; rename your volume"
+            )
+
+    ours = posixpath.normpath(mount_path)
+    for index, mount in enumerate(coder.get("volumeMounts", [])):
+        if mount["name"] == VOLUME_NAME:
+            problems.append(
+                f"`coder.volumeMounts[{index}]` mounts the volume {VOLUME_NAME!r}, which this "
+                "component mounts itself; remove that mount"
+            )
+            continue
+        theirs = mount.get("mountPath")
+        if not isinstance(theirs, str):
+            continue
+        theirs = posixpath.normpath(theirs)
+        if theirs == ours or ours.startswith(theirs.rstrip("/") + "/") or theirs.startswith(
+            ours + "/"
+        ):
+            problems.append(
+                f"`coder.volumeMounts[{index}]` mounts {theirs}, which overlaps the bundle's "
+                f"mount path {ours}; choose another path for one of them"
+            )
+    return problems
+
+
+def credential_env(
+    secret_refs: Mapping[str, tuple[Any, Any]], certificate_path: str
+) -> list[dict[str, Any]]:
+    """Build the `ARM_*` variables: IDs and password by `secretKeyRef`, the path as a value.
+
+    `secret_refs` maps each of ARM_CLIENT_ID, ARM_TENANT_ID, ARM_SUBSCRIPTION_ID and
+    ARM_CLIENT_CERTIFICATE_PASSWORD to the (secret name, key) that holds its value.
+    """
+    env: list[dict[str, Any]] = []
+    for name in OWNED_ENV:
+        if name == ENV_CERTIFICATE_PATH:
+            env.append({"name": name, "value": certificate_path})
+            continue
+        secret_name, key = secret_refs[name]
+        env.append({"name": name, "valueFrom": {"secretKeyRef": {"name": secret_name, "key": key}}})
+    return env
+
+
+def bundle_volume(secret_name: Any) -> dict[str, Any]:
+    """Build the pod volume that projects the bundle secret as files."""
+    return {"name": VOLUME_NAME, "secret": {"secretName": secret_name}}
+
+
+def bundle_volume_mount(mount_path: str) -> dict[str, Any]:
+    """Build the read-only mount of the bundle volume.
+
+    The whole directory is mounted, not a `subPath`, because the kubelet refreshes a directory
+    mount in place when the secret changes and never refreshes a `subPath` mount.
+    """
+    return {"name": VOLUME_NAME, "mountPath": mount_path, "readOnly": True}
+
+
+def merge_values(
+    user_values: Mapping[str, Any],
+    env: list[dict[str, Any]],
+    volumes: list[dict[str, Any]],
+    volume_mounts: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Return a copy of the user's values with the component's entries appended to its lists.
+
+    Call `find_conflicts` first: this function does not check for clashes.
+    """
+    merged = copy.deepcopy(dict(user_values))
+    coder = dict(merged.get("coder") or {})
+    for field, additions in (("env", env), ("volumes", volumes), ("volumeMounts", volume_mounts)):
+        coder[field] = list(coder.get(field) or []) + additions
+    merged["coder"] = coder
+    return merged
