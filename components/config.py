@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal
 
 import pulumi
 import yaml
@@ -58,66 +58,141 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("subscriptionId", "string", REQUIRED,
-            "Azure subscription ID (GUID) that Coder's provisioners deploy into. Passed to "
-            "Coder as ARM_SUBSCRIPTION_ID and used as the role scope unless roleScope is set."),
-    Setting("applicationDisplayName", "string", "",
-            "Display name of the Entra ID application. Empty means "
-            "'coder-azure-federation-<stack>'."),
-    Setting("owners", "array", [],
-            "Object IDs (GUIDs) of the users or service principals that own the application "
-            "and its service principal. Empty means the principal running `pulumi up`."),
-    Setting("certificateSubject", "string", "/CN=coder-azure-federation",
-            "Certificate subject in OpenSSL form, for example '/CN=coder/O=Example/C=US'. "
-            "Attributes: CN (required), O, OU, L, ST, C."),
-    Setting("certificateKeySize", "integer", 4096,
-            "RSA key size in bits: 2048, 3072 or 4096."),
-    Setting("certificateValidityDays", "integer", 730,
-            "Days the certificate and its Entra ID credential stay valid, 1 to 3650."),
-    Setting("bundleProfile", "string", "legacy",
-            "PKCS#12 encryption: 'legacy' (3DES with an SHA-1 MAC, read by every Go decoder "
-            "Azure tooling uses) or 'modern' (AES-256 with an SHA-256 MAC, read only by newer "
-            "azurerm releases)."),
-    Setting("role", "string", "Contributor",
-            "Role given to the service principal: a built-in name (Contributor, Reader, Owner, "
-            "User Access Administrator), a role definition GUID or a role definition ID."),
-    Setting("roleScope", "string", "",
-            "Resource ID the role is assigned on: a subscription, resource group or resource. "
-            "Empty means the whole subscription given by subscriptionId."),
-    Setting("namespace", "string", "coder",
-            "Kubernetes namespace of Coder's release and the credential secrets."),
-    Setting("createNamespace", "boolean", False,
-            "Create the namespace. Leave false when it exists already."),
-    Setting("bundleSecretName", "string", "azure-client-cert-secret",
-            "Name of the secret that holds the PKCS#12 bundle."),
-    Setting("bundleSecretKey", "string", "client.pfx",
-            "Key of the bundle in its secret, and its file name in the mount. Must end in .pfx."),
-    Setting("clientIdSecretName", "string", "arm-client-id",
-            "Name of the secret that holds the application (client) ID."),
+    Setting(
+        "subscriptionId",
+        "string",
+        REQUIRED,
+        "Azure subscription ID (GUID) that Coder's provisioners deploy into. Passed to "
+        "Coder as ARM_SUBSCRIPTION_ID and used as the role scope unless roleScope is set.",
+    ),
+    Setting(
+        "applicationDisplayName",
+        "string",
+        "",
+        "Display name of the Entra ID application. Empty means 'coder-azure-federation-<stack>'.",
+    ),
+    Setting(
+        "owners",
+        "array",
+        [],
+        "Object IDs (GUIDs) of the users or service principals that own the application "
+        "and its service principal. Empty means the principal running `pulumi up`.",
+    ),
+    Setting(
+        "certificateSubject",
+        "string",
+        "/CN=coder-azure-federation",
+        "Certificate subject in OpenSSL form, for example '/CN=coder/O=Example/C=US'. "
+        "Attributes: CN (required), O, OU, L, ST, C.",
+    ),
+    Setting("certificateKeySize", "integer", 4096, "RSA key size in bits: 2048, 3072 or 4096."),
+    Setting(
+        "certificateValidityDays",
+        "integer",
+        730,
+        "Days the certificate and its Entra ID credential stay valid, 1 to 3650.",
+    ),
+    Setting(
+        "bundleProfile",
+        "string",
+        "legacy",
+        "PKCS#12 encryption: 'legacy' (3DES with an SHA-1 MAC, read by every Go decoder "
+        "Azure tooling uses) or 'modern' (AES-256 with an SHA-256 MAC, read only by newer "
+        "azurerm releases).",
+    ),
+    Setting(
+        "role",
+        "string",
+        "Contributor",
+        "Role given to the service principal: a built-in name (Contributor, Reader, Owner, "
+        "User Access Administrator), a role definition GUID or a role definition ID.",
+    ),
+    Setting(
+        "roleScope",
+        "string",
+        "",
+        "Resource ID the role is assigned on: a subscription, resource group or resource. "
+        "Empty means the whole subscription given by subscriptionId.",
+    ),
+    Setting(
+        "namespace",
+        "string",
+        "coder",
+        "Kubernetes namespace of Coder's release and the credential secrets.",
+    ),
+    Setting(
+        "createNamespace",
+        "boolean",
+        False,
+        "Create the namespace. Leave false when it exists already.",
+    ),
+    Setting(
+        "bundleSecretName",
+        "string",
+        "azure-client-cert-secret",
+        "Name of the secret that holds the PKCS#12 bundle.",
+    ),
+    Setting(
+        "bundleSecretKey",
+        "string",
+        "client.pfx",
+        "Key of the bundle in its secret, and its file name in the mount. Must end in .pfx.",
+    ),
+    Setting(
+        "clientIdSecretName",
+        "string",
+        "arm-client-id",
+        "Name of the secret that holds the application (client) ID.",
+    ),
     Setting("clientIdSecretKey", "string", "id", "Key of the client ID in its secret."),
-    Setting("tenantIdSecretName", "string", "arm-tenant-id",
-            "Name of the secret that holds the tenant ID."),
+    Setting(
+        "tenantIdSecretName",
+        "string",
+        "arm-tenant-id",
+        "Name of the secret that holds the tenant ID.",
+    ),
     Setting("tenantIdSecretKey", "string", "id", "Key of the tenant ID in its secret."),
-    Setting("subscriptionIdSecretName", "string", "arm-subscription-id",
-            "Name of the secret that holds the subscription ID."),
-    Setting("subscriptionIdSecretKey", "string", "id",
-            "Key of the subscription ID in its secret."),
-    Setting("passwordSecretName", "string", "arm-client-cert-password",
-            "Name of the secret that holds the bundle password."),
-    Setting("passwordSecretKey", "string", "password",
-            "Key of the bundle password in its secret."),
-    Setting("certificateMountPath", "string", "/home/coder/az",
-            "Absolute directory in the Coder container where the bundle secret is mounted "
-            "read-only."),
+    Setting(
+        "subscriptionIdSecretName",
+        "string",
+        "arm-subscription-id",
+        "Name of the secret that holds the subscription ID.",
+    ),
+    Setting("subscriptionIdSecretKey", "string", "id", "Key of the subscription ID in its secret."),
+    Setting(
+        "passwordSecretName",
+        "string",
+        "arm-client-cert-password",
+        "Name of the secret that holds the bundle password.",
+    ),
+    Setting("passwordSecretKey", "string", "password", "Key of the bundle password in its secret."),
+    Setting(
+        "certificateMountPath",
+        "string",
+        "/home/coder/az",
+        "Absolute directory in the Coder container where the bundle secret is mounted read-only.",
+    ),
     Setting("releaseName", "string", "coder", "Name of Coder's Helm release."),
-    Setting("chartVersion", "string", REQUIRED,
-            "Exact version of the `coder` chart to install, for example 2.34.0."),
-    Setting("chartRepository", "string", "https://helm.coder.com/v2",
-            "HTTPS URL of the Helm repository that serves the `coder` chart."),
-    Setting("coderValuesFile", "string", "",
-            "Path, relative to the project directory, of a YAML file with your own Coder chart "
-            "values. The component appends its env, volume and mount to yours.",
-            arg="coder_values"),
+    Setting(
+        "chartVersion",
+        "string",
+        REQUIRED,
+        "Exact version of the `coder` chart to install, for example 2.34.0.",
+    ),
+    Setting(
+        "chartRepository",
+        "string",
+        "https://helm.coder.com/v2",
+        "HTTPS URL of the Helm repository that serves the `coder` chart.",
+    ),
+    Setting(
+        "coderValuesFile",
+        "string",
+        "",
+        "Path, relative to the project directory, of a YAML file with your own Coder chart "
+        "values. The component appends its env, volume and mount to yours.",
+        arg="coder_values",
+    ),
 )
 
 SETTINGS_BY_ARG = {setting.arg_name: setting for setting in SETTINGS}
@@ -244,11 +319,11 @@ class FederationSettings:
         return posixpath.join(self.certificate_mount_path, self.bundle_secret_key)
 
 
-Validator = Callable[[Any], Optional[str]]
+Validator = Callable[[Any], str | None]
 
 
-def _one_of(choices: Sequence[Any]) -> Callable[[Any], Optional[str]]:
-    def check(value: Any) -> Optional[str]:
+def _one_of(choices: Sequence[Any]) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
         if value in choices:
             return None
         return "one of " + ", ".join(_show(choice) for choice in choices)
@@ -256,14 +331,14 @@ def _one_of(choices: Sequence[Any]) -> Callable[[Any], Optional[str]]:
     return check
 
 
-def _guid(value: Any) -> Optional[str]:
+def _guid(value: Any) -> str | None:
     if isinstance(value, str) and roles.is_guid(value):
         return None
     return "a GUID such as 11111111-2222-3333-4444-555555555555"
 
 
 def _dns_label(max_length: int) -> Validator:
-    def check(value: Any) -> Optional[str]:
+    def check(value: Any) -> str | None:
         if isinstance(value, str) and len(value) <= max_length and _DNS_LABEL.match(value):
             return None
         return (
@@ -274,7 +349,7 @@ def _dns_label(max_length: int) -> Validator:
     return check
 
 
-def _dns_subdomain(value: Any) -> Optional[str]:
+def _dns_subdomain(value: Any) -> str | None:
     if isinstance(value, str) and len(value) <= 253 and _DNS_SUBDOMAIN.match(value):
         return None
     return (
@@ -283,13 +358,13 @@ def _dns_subdomain(value: Any) -> Optional[str]:
     )
 
 
-def _secret_key(value: Any) -> Optional[str]:
+def _secret_key(value: Any) -> str | None:
     if isinstance(value, str) and len(value) <= 253 and _SECRET_KEY.match(value):
         return None
     return "a secret data key: letters, digits, '-', '_' and '.' only"
 
 
-def _bundle_key(value: Any) -> Optional[str]:
+def _bundle_key(value: Any) -> str | None:
     problem = _secret_key(value)
     if problem is None and not value.endswith(".pfx"):
         problem = "a file name ending in .pfx, because older azurerm releases read only .pfx paths"
@@ -297,7 +372,7 @@ def _bundle_key(value: Any) -> Optional[str]:
 
 
 def _integer_between(low: int, high: int) -> Validator:
-    def check(value: Any) -> Optional[str]:
+    def check(value: Any) -> str | None:
         if isinstance(value, int) and not isinstance(value, bool) and low <= value <= high:
             return None
         return f"a whole number from {low} to {high}"
@@ -305,30 +380,34 @@ def _integer_between(low: int, high: int) -> Validator:
     return check
 
 
-def _key_size(value: Any) -> Optional[str]:
+def _key_size(value: Any) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and value in KEY_SIZES:
         return None
     return "one of " + ", ".join(str(size) for size in KEY_SIZES)
 
 
-def _boolean(value: Any) -> Optional[str]:
+def _boolean(value: Any) -> str | None:
     return None if isinstance(value, bool) else "true or false"
 
 
-def _display_name(value: Any) -> Optional[str]:
+def _display_name(value: Any) -> str | None:
     if isinstance(value, str) and len(value) <= 120 and value == value.strip():
         return None
     return "at most 120 characters, without leading or trailing spaces"
 
 
-def _subject(value: Any) -> Optional[str]:
-    return None if isinstance(value, str) and parse_subject(value) is not None else (
-        "an OpenSSL subject such as '/CN=coder/O=Example Inc./C=US' with a CN and only the "
-        "attributes " + ", ".join(_SUBJECT_ATTRIBUTES) + " (C is a two-letter country code)"
+def _subject(value: Any) -> str | None:
+    return (
+        None
+        if isinstance(value, str) and parse_subject(value) is not None
+        else (
+            "an OpenSSL subject such as '/CN=coder/O=Example Inc./C=US' with a CN and only the "
+            "attributes " + ", ".join(_SUBJECT_ATTRIBUTES) + " (C is a two-letter country code)"
+        )
     )
 
 
-def _role(value: Any) -> Optional[str]:
+def _role(value: Any) -> str | None:
     if isinstance(value, str) and roles.resolve_role(value) is not None:
         return None
     return (
@@ -337,7 +416,7 @@ def _role(value: Any) -> Optional[str]:
     )
 
 
-def _scope(value: Any) -> Optional[str]:
+def _scope(value: Any) -> str | None:
     if value == "" or (isinstance(value, str) and roles.parse_scope(value) is not None):
         return None
     return (
@@ -346,7 +425,7 @@ def _scope(value: Any) -> Optional[str]:
     )
 
 
-def _mount_path(value: Any) -> Optional[str]:
+def _mount_path(value: Any) -> str | None:
     if (
         isinstance(value, str)
         and value.startswith("/")
@@ -355,28 +434,32 @@ def _mount_path(value: Any) -> Optional[str]:
         and ":" not in value
     ):
         return None
-    return "an absolute directory path other than / with no '..' or '.' parts, such as /home/coder/az"
+    return (
+        "an absolute directory path other than / with no '..' or '.' parts, such as /home/coder/az"
+    )
 
 
-def _chart_version(value: Any) -> Optional[str]:
+def _chart_version(value: Any) -> str | None:
     if isinstance(value, str) and _CHART_VERSION.match(value):
         return None
     return "an exact chart version such as 2.34.0 (ranges are not accepted)"
 
 
-def _https_url(value: Any) -> Optional[str]:
+def _https_url(value: Any) -> str | None:
     if isinstance(value, str) and re.match(r"^https://[^\s/]+(/\S*)?$", value):
         return None
     return "an https:// URL"
 
 
-def _owners(value: Any) -> Optional[str]:
-    if isinstance(value, list) and all(isinstance(item, str) and roles.is_guid(item) for item in value):
+def _owners(value: Any) -> str | None:
+    if isinstance(value, list) and all(
+        isinstance(item, str) and roles.is_guid(item) for item in value
+    ):
         return None
     return "a list of object IDs (GUIDs)"
 
 
-def _profile(value: Any) -> Optional[str]:
+def _profile(value: Any) -> str | None:
     return _one_of(PROFILES)(value)
 
 
@@ -482,9 +565,13 @@ def resolve(
         if isinstance(value, pulumi.Output):
             if setting.key not in _OUTPUTS_ALLOWED:
                 problems.append(
-                    Problem(setting, "<Output>", "a plain value, because it shapes the resource "
-                            "graph; only subscription_id and owners may be outputs",
-                            _EXAMPLES.get(setting.key, _default(setting)))
+                    Problem(
+                        setting,
+                        "<Output>",
+                        "a plain value, because it shapes the resource "
+                        "graph; only subscription_id and owners may be outputs",
+                        _EXAMPLES.get(setting.key, _default(setting)),
+                    )
                 )
             continue
         validator = _VALIDATORS.get(setting.key)
@@ -514,8 +601,12 @@ def resolve(
     if coder_values is not None and not isinstance(coder_values, pulumi.Output):
         if not isinstance(coder_values, Mapping):
             problems.append(
-                Problem(SETTINGS_BY_ARG["coder_values"], type(coder_values).__name__,
-                        "a mapping of Coder chart values", _EXAMPLES["coderValuesFile"])
+                Problem(
+                    SETTINGS_BY_ARG["coder_values"],
+                    type(coder_values).__name__,
+                    "a mapping of Coder chart values",
+                    _EXAMPLES["coderValuesFile"],
+                )
             )
             coder_values = {}
         elif isinstance(values.get("certificate_mount_path"), str):
@@ -523,9 +614,12 @@ def resolve(
                 coder_values, values["certificate_mount_path"]
             ):
                 problems.append(
-                    Problem(SETTINGS_BY_ARG["coder_values"], raw.get("coder_values", ""),
-                            f"free of clashes with the component's values: {conflict}",
-                            _EXAMPLES["coderValuesFile"])
+                    Problem(
+                        SETTINGS_BY_ARG["coder_values"],
+                        raw.get("coder_values", ""),
+                        f"free of clashes with the component's values: {conflict}",
+                        _EXAMPLES["coderValuesFile"],
+                    )
                 )
 
     if problems:
@@ -570,7 +664,9 @@ def _read_values_file(path: str, problems: list[Problem]) -> Any:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         problems.append(
-            Problem(setting, path, f"a readable file ({error.strerror})", _EXAMPLES["coderValuesFile"])
+            Problem(
+                setting, path, f"a readable file ({error.strerror})", _EXAMPLES["coderValuesFile"]
+            )
         )
         return None
     try:
@@ -648,4 +744,3 @@ def project_config_schema() -> dict[str, Any]:
             entry["default"] = setting.default
         schema[setting.key] = entry
     return schema
-

@@ -1,9 +1,9 @@
 """CoderAzureFederation: an Azure identity for Coder's provisioners, from key to Helm release.
 
-The component declares, in data-flow order: an RSA key and a self-signed certificate, a bundle
-password and a PKCS#12 bundle; an Entra ID application, its service principal and the
-certificate as the application's credential; a role assignment for the service principal; and
-in Kubernetes, the credential secrets and Coder's Helm release wired to them.
+The component declares its children in data-flow order. First come an RSA key, a self-signed
+certificate, a bundle password and a PKCS#12 bundle. Then an Entra ID application, its service
+principal and the certificate as the application's credential, then a role assignment for the
+service principal. Last come the Kubernetes secrets and Coder's Helm release that reads them.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections.abc import Mapping, Sequence
-from typing import Any, Optional, TypedDict
+from typing import Any, TypedDict
 
 import pulumi
 import pulumi_azuread as azuread
@@ -109,7 +109,7 @@ class CoderAzureFederation(pulumi.ComponentResource):
     application_object_id: pulumi.Output[str]
     """Object ID of the Entra ID application."""
     service_principal_object_id: pulumi.Output[str]
-    """Object ID of the service principal that holds the role."""
+    """Object ID of the service principal that is assigned the role."""
     certificate_thumbprint: pulumi.Output[str]
     """SHA-1 thumbprint of the certificate in upper-case hex, as the Azure portal shows it."""
     certificate_expiry: pulumi.Output[str]
@@ -127,7 +127,7 @@ class CoderAzureFederation(pulumi.ComponentResource):
         self,
         name: str,
         args: CoderAzureFederationArgs,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         # Validation comes first, so that a bad argument registers no resource at all.
         settings = resolve(dict(args), "args", stack=pulumi.get_stack())
@@ -206,7 +206,7 @@ class CoderAzureFederation(pulumi.ComponentResource):
                 metadata=kubernetes.meta.v1.ObjectMetaArgs(name=settings.namespace),
                 opts=child,
             )
-            namespace_name = namespace.metadata.apply(lambda metadata: metadata.name)
+            namespace_name = namespace.metadata.apply(_metadata_name)
             namespace_dependencies.append(namespace)
 
         secrets = _CredentialSecrets(
@@ -224,16 +224,20 @@ class CoderAzureFederation(pulumi.ComponentResource):
         env = helm_values.credential_env(
             {
                 helm_values.ENV_CLIENT_ID: (
-                    secrets.name_of("client_id"), settings.client_id_secret_key
+                    secrets.name_of("client_id"),
+                    settings.client_id_secret_key,
                 ),
                 helm_values.ENV_TENANT_ID: (
-                    secrets.name_of("tenant_id"), settings.tenant_id_secret_key
+                    secrets.name_of("tenant_id"),
+                    settings.tenant_id_secret_key,
                 ),
                 helm_values.ENV_SUBSCRIPTION_ID: (
-                    secrets.name_of("subscription_id"), settings.subscription_id_secret_key
+                    secrets.name_of("subscription_id"),
+                    settings.subscription_id_secret_key,
                 ),
                 helm_values.ENV_CERTIFICATE_PASSWORD: (
-                    secrets.name_of("password"), settings.password_secret_key
+                    secrets.name_of("password"),
+                    settings.password_secret_key,
                 ),
             },
             settings.certificate_path,
@@ -252,8 +256,8 @@ class CoderAzureFederation(pulumi.ComponentResource):
             repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=settings.chart_repository),
             namespace=namespace_name,
             values=values,
-            # The provisioners fail their first build if the pod starts before Entra ID knows
-            # the credential or before the role is in place.
+            # The provisioners fail their first build if the pod starts before Entra ID has
+            # registered the credential or before the role assignment exists.
             opts=pulumi.ResourceOptions(
                 parent=self,
                 depends_on=[credential, role_assignment, *secrets.resources],
@@ -270,7 +274,7 @@ class CoderAzureFederation(pulumi.ComponentResource):
         self.secret_names = pulumi.Output.all(
             **{purpose: secrets.name_of(purpose) for purpose in _CredentialSecrets.PURPOSES}
         )
-        self.release_name = release.name
+        self.release_name = release.name.apply(lambda release_name: release_name or "")
         self.namespace = namespace_name
         self.release_status = release.status.apply(lambda status: status.status)
         self.register_outputs(
@@ -387,16 +391,18 @@ class _CredentialSecrets:
         secret_name: str,
         namespace: pulumi.Input[str],
         opts: pulumi.ResourceOptions,
-        data: Optional[Mapping[str, pulumi.Input[str]]] = None,
-        string_data: Optional[Mapping[str, pulumi.Input[str]]] = None,
+        data: Mapping[str, pulumi.Input[str]] | None = None,
+        string_data: Mapping[str, pulumi.Input[str]] | None = None,
     ) -> kubernetes.core.v1.Secret:
         return kubernetes.core.v1.Secret(
             resource_name,
             metadata=kubernetes.meta.v1.ObjectMetaArgs(
                 name=secret_name,
                 namespace=namespace,
-                labels={"app.kubernetes.io/managed-by": "pulumi",
-                        "app.kubernetes.io/part-of": "coder-azure-federation"},
+                labels={
+                    "app.kubernetes.io/managed-by": "pulumi",
+                    "app.kubernetes.io/part-of": "coder-azure-federation",
+                },
             ),
             type="Opaque",
             data=data,
@@ -411,13 +417,18 @@ class _CredentialSecrets:
 
     def name_of(self, purpose: str) -> pulumi.Output[str]:
         """Return the name of a secret as an output, so that readers depend on the secret."""
-        return self._secrets[purpose].metadata.apply(lambda metadata: metadata.name)
+        return self._secrets[purpose].metadata.apply(_metadata_name)
+
+
+def _metadata_name(metadata: kubernetes.meta.v1.outputs.ObjectMeta) -> str:
+    """Return the name of a Kubernetes object, which every object declared here sets."""
+    return metadata.name or ""
 
 
 def certificate_not_after(certificate_pem: str) -> str:
     """Return a PEM certificate's NotAfter as RFC 3339 in UTC with whole seconds."""
     certificate = x509.load_pem_x509_certificate(certificate_pem.encode())
-    moment = certificate.not_valid_after_utc.astimezone(datetime.timezone.utc)
+    moment = certificate.not_valid_after_utc.astimezone(datetime.UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -46,13 +46,15 @@ def find_conflicts(user_values: Mapping[str, Any], mount_path: str) -> list[str]
     `coder.volumes` and `coder.volumeMounts`, the variable names the component owns, the volume
     name, and mount paths equal to, inside or above the bundle's mount path.
     """
+    # Helm reads a null value as "use the chart's default", as a file with every entry commented
+    # out produces, so null counts as empty here.
     problems: list[str] = []
-    coder = user_values.get("coder", {})
+    coder = user_values.get("coder") or {}
     if not isinstance(coder, Mapping):
         return [f"`coder` must be a mapping, got {type(coder).__name__}"]
 
     for field in _LISTS:
-        items = coder.get(field, [])
+        items = coder.get(field) or []
         if not isinstance(items, list):
             problems.append(f"`coder.{field}` must be a list, got {type(items).__name__}")
             continue
@@ -62,7 +64,7 @@ def find_conflicts(user_values: Mapping[str, Any], mount_path: str) -> list[str]
     if problems:
         return problems
 
-    for index, variable in enumerate(coder.get("env", [])):
+    for index, variable in enumerate(coder.get("env") or []):
         name = variable["name"]
         if name in OWNED_ENV:
             problems.append(
@@ -75,7 +77,7 @@ def find_conflicts(user_values: Mapping[str, Any], mount_path: str) -> list[str]
                 "credential instead of the certificate bundle; remove it from your values"
             )
 
-    for index, volume in enumerate(coder.get("volumes", [])):
+    for index, volume in enumerate(coder.get("volumes") or []):
         if volume["name"] == VOLUME_NAME:
             problems.append(
                 f"`coder.volumes[{index}]` is named {VOLUME_NAME!r}, which this component uses "
@@ -83,7 +85,7 @@ def find_conflicts(user_values: Mapping[str, Any], mount_path: str) -> list[str]
             )
 
     ours = posixpath.normpath(mount_path)
-    for index, mount in enumerate(coder.get("volumeMounts", [])):
+    for index, mount in enumerate(coder.get("volumeMounts") or []):
         if mount["name"] == VOLUME_NAME:
             problems.append(
                 f"`coder.volumeMounts[{index}]` mounts the volume {VOLUME_NAME!r}, which this "
@@ -94,8 +96,10 @@ def find_conflicts(user_values: Mapping[str, Any], mount_path: str) -> list[str]
         if not isinstance(theirs, str):
             continue
         theirs = posixpath.normpath(theirs)
-        if theirs == ours or ours.startswith(theirs.rstrip("/") + "/") or theirs.startswith(
-            ours + "/"
+        if (
+            theirs == ours
+            or ours.startswith(theirs.rstrip("/") + "/")
+            or theirs.startswith(ours + "/")
         ):
             problems.append(
                 f"`coder.volumeMounts[{index}]` mounts {theirs}, which overlaps the bundle's "

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Literal, Optional, get_args
+from typing import Any, Literal, get_args
 
 import pulumi
 from cryptography import x509
@@ -39,9 +39,7 @@ FRIENDLY_NAME = b"coder-azure-federation"
 _BUNDLE_INPUTS = ("private_key_pem", "certificate_pem", "password", "profile")
 
 
-def build_bundle(
-    private_key_pem: str, certificate_pem: str, password: str, profile: str
-) -> bytes:
+def build_bundle(private_key_pem: str, certificate_pem: str, password: str, profile: str) -> bytes:
     """Serialise an RSA key and its certificate as a password-protected PKCS#12 bundle.
 
     Raises ValueError when the profile is unknown, the password is empty, the key is not
@@ -66,13 +64,13 @@ def build_bundle(
 
     builder = serialization.PrivateFormat.PKCS12.encryption_builder()
     if profile == "legacy":
-        builder = builder.key_cert_algorithm(
-            pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC
-        ).hmac_hash(hashes.SHA1())
+        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC).hmac_hash(
+            hashes.SHA1()
+        )
     else:
-        builder = builder.key_cert_algorithm(
-            pkcs12.PBES.PBESv2SHA256AndAES256CBC
-        ).hmac_hash(hashes.SHA256())
+        builder = builder.key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC).hmac_hash(
+            hashes.SHA256()
+        )
     encryption = builder.kdf_rounds(2048).build(password.encode())
 
     return pkcs12.serialize_key_and_certificates(
@@ -116,9 +114,7 @@ class Pkcs12BundleProvider(dynamic.ResourceProvider):
             )
         return dynamic.CheckResult(news, failures)
 
-    def diff(
-        self, _id: str, olds: dict[str, Any], news: dict[str, Any]
-    ) -> dynamic.DiffResult:
+    def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
         changed = olds.get("inputs_fingerprint") != inputs_fingerprint(news)
         return dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
@@ -127,9 +123,7 @@ class Pkcs12BundleProvider(dynamic.ResourceProvider):
         # The ID names the bundle by its digest so that two bundles are told apart in logs.
         return dynamic.CreateResult(id_=outs["bundle_sha256"][:32], outs=outs)
 
-    def update(
-        self, _id: str, _olds: dict[str, Any], news: dict[str, Any]
-    ) -> dynamic.UpdateResult:
+    def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
         return dynamic.UpdateResult(outs=self._build(news))
 
     @staticmethod
@@ -169,7 +163,7 @@ class Pkcs12Bundle(dynamic.Resource, module="pkcs12", name="Bundle"):
         certificate_pem: pulumi.Input[str],
         password: pulumi.Input[str],
         profile: pulumi.Input[str],
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         secret_outputs = pulumi.ResourceOptions(
             additional_secret_outputs=["pfx_base64", "inputs_fingerprint"]

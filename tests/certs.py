@@ -47,7 +47,7 @@ _EXTENDED_USAGES = {
 }
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def rsa_key(label: str, bits: int) -> rsa.RSAPrivateKey:
     """Return an RSA key of `bits` bits, generated once per label and size."""
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
@@ -99,7 +99,7 @@ def self_signed_certificate(
     certificate's NotAfter is that time plus the validity with the fraction dropped, because
     X.509 stores whole seconds.
     """
-    start = now or datetime.datetime.now(datetime.timezone.utc)
+    start = now or datetime.datetime.now(datetime.UTC)
     nanoseconds = start.microsecond * 1000 + 123
     start_whole = start.replace(microsecond=0)
     end_whole = start_whole + datetime.timedelta(hours=validity_hours)

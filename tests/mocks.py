@@ -30,7 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import dill
 import pulumi
@@ -210,7 +210,7 @@ class PriorResource:
 class FederationMocks(pulumi.runtime.Mocks):
     """Provider behaviour for every resource type the component declares."""
 
-    def __init__(self, prior: Optional[Mapping[tuple[str, str], PriorResource]] = None) -> None:
+    def __init__(self, prior: Mapping[tuple[str, str], PriorResource] | None = None) -> None:
         self.prior = dict(prior or {})
         self.rejections: list[str] = []
         self.state: dict[tuple[str, str], PriorResource] = {}
@@ -219,10 +219,10 @@ class FederationMocks(pulumi.runtime.Mocks):
         self.dynamic_calls: list[tuple[str, str]] = []
 
     # The runtime calls new_resource only through RecordingMonitor.answer.
-    def new_resource(self, args: MockResourceArgs) -> tuple[Optional[str], dict]:
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
         raise NotImplementedError("use RecordingMonitor, which calls answer()")
 
-    def call(self, args: MockCallArgs) -> tuple[dict, Optional[list[tuple[str, str]]]]:
+    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         if args.token == "azuread:index/getClientConfig:getClientConfig":
             return {
                 "clientId": DEPLOYER_CLIENT_ID,
@@ -239,7 +239,7 @@ class FederationMocks(pulumi.runtime.Mocks):
 
     def answer(
         self, args: MockResourceArgs, registration: Registration
-    ) -> tuple[Optional[str], dict[str, Any]]:
+    ) -> tuple[str | None, dict[str, Any]]:
         """Return the ID and outputs for a registration, replaying prior state when unchanged."""
         key = (args.typ, args.name)
         prior = self.prior.get(key)
@@ -446,7 +446,7 @@ class FederationMocks(pulumi.runtime.Mocks):
                 self.reject(registration, f"endDate {end_date!r} is not RFC 3339 in whole seconds")
             else:
                 end = datetime.datetime.strptime(end_date, "%Y-%m-%dT%H:%M:%SZ").replace(
-                    tzinfo=datetime.timezone.utc
+                    tzinfo=datetime.UTC
                 )
                 if end > certificate.not_valid_after_utc:
                     self.reject(registration, "Key credential end date is invalid")
@@ -456,8 +456,7 @@ class FederationMocks(pulumi.runtime.Mocks):
             **inputs,
             "keyId": key_id,
             "startDate": certificate.not_valid_before_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "endDate": end_date
-            or certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endDate": end_date or certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
         }
         return f"{object_id}/certificate/{key_id}", outputs
 
@@ -619,7 +618,9 @@ class Deployment:
         for item in self.registrations:
             if item.name == name:
                 return item
-        raise AssertionError(f"no resource named {name}; have {[r.name for r in self.registrations]}")
+        raise AssertionError(
+            f"no resource named {name}; have {[r.name for r in self.registrations]}"
+        )
 
     def by_urn(self, urn: str) -> Registration:
         """Return the registration with a given URN."""
@@ -643,7 +644,9 @@ class _ListHandler(logging.Handler):
         self.records.append(record)
 
 
-def stack_config(stack_file: str | Path, overrides: Optional[Mapping[str, Any]] = None) -> dict[str, str]:
+def stack_config(
+    stack_file: str | Path, overrides: Mapping[str, Any] | None = None
+) -> dict[str, str]:
     """Read a stack file's config as the CLI passes it to the program, with overrides applied.
 
     Keys without a namespace get the project's, and every value becomes a string, as in
@@ -671,15 +674,16 @@ def stack_config(stack_file: str | Path, overrides: Optional[Mapping[str, Any]] 
 
 def deploy(
     program: Callable[[], Any],
-    config: Optional[Mapping[str, str]] = None,
+    config: Mapping[str, str] | None = None,
     stack: str = "dev",
     preview: bool = False,
-    prior: Optional[Deployment] = None,
+    prior: Deployment | None = None,
 ) -> Deployment:
     """Run `program` under the mocks and return what it registered and exported.
 
     `config` is the flat configuration the CLI would pass (`project:key` to a string).
-    Raises whatever the program raises, after every registration it made has finished.
+    Raises whatever the program raises, after every registration it made has finished; the
+    exception then carries the partial Deployment as its `deployment` attribute.
     """
     mocks = FederationMocks(prior.state if prior else None)
     monitor = RecordingMonitor(mocks)
@@ -702,14 +706,25 @@ def deploy(
     def run() -> None:
         holder["result"] = program()
 
-    _sync_await(run_pulumi_func(run))
+    try:
+        _sync_await(run_pulumi_func(run))
+    except Exception as error:
+        # Tests of failures check what was registered before the error, such as nothing.
+        error.deployment = Deployment(  # type: ignore[attr-defined]
+            mocks=mocks, monitor=monitor, logs=handler.records, exports={}
+        )
+        raise
 
     root = pulumi.runtime.settings.get_root_resource()
     exports: dict[str, Any] = {}
     for name, value in (getattr(root, "outputs", None) or {}).items():
         exports[name] = resolve_output(value)
     return Deployment(
-        mocks=mocks, monitor=monitor, logs=handler.records, exports=exports, result=holder.get("result")
+        mocks=mocks,
+        monitor=monitor,
+        logs=handler.records,
+        exports=exports,
+        result=holder.get("result"),
     )
 
 

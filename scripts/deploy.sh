@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Set up the project's virtualenv and run `pulumi up` for one stack.
+#
+# Usage: scripts/deploy.sh [stack] [pulumi command and flags]
+#   scripts/deploy.sh                  # pulumi up for the dev stack
+#   scripts/deploy.sh dev preview      # pulumi preview
+#   scripts/deploy.sh prod up --yes    # any pulumi command that takes --stack
+#
+# State goes to a local file backend in .pulumi-state/ unless PULUMI_BACKEND_URL is set.
+# Without the Pulumi CLI on PATH, nothing is deployed: the script prints the offline plan of
+# what `pulumi up` would create, and says how to install the CLI.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+stack="${1:-dev}"
+shift || true
+if [ "$#" -eq 0 ]; then
+  set -- up
+fi
+
+if [ ! -f "Pulumi.$stack.yaml" ]; then
+  echo "Stack file Pulumi.$stack.yaml not found. Copy Pulumi.dev.yaml to it and edit the values." >&2
+  exit 2
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  python3 -m venv .venv
+fi
+.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+
+if ! command -v pulumi >/dev/null 2>&1; then
+  cat <<MESSAGE
+The Pulumi CLI is not on PATH, so nothing was deployed.
+Install it (https://www.pulumi.com/docs/iac/download-install/) and run this script again.
+Meanwhile, this is what 'pulumi $*' would work on for stack $stack, computed offline:
+
+MESSAGE
+  exec .venv/bin/python scripts/offline_plan.py "$stack"
+fi
+
+if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
+  mkdir -p .pulumi-state
+  export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
+  echo "Using the local file state backend in .pulumi-state/ (set PULUMI_BACKEND_URL to change it)."
+fi
+if [[ "$PULUMI_BACKEND_URL" == file://* ]] \
+  && [ -z "${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+  echo "The file backend encrypts secrets with a passphrase. Set PULUMI_CONFIG_PASSPHRASE or" >&2
+  echo "PULUMI_CONFIG_PASSPHRASE_FILE (keep it: the stack's secrets cannot be read without it)." >&2
+  exit 2
+fi
+
+pulumi stack select --create "$stack" >/dev/null
+exec pulumi "$@" --stack "$stack"

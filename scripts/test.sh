@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs and run it: Debian packages for the real decoders,
+# a virtualenv with the pinned Python packages, then pytest, ruff and mypy.
+# Usage: scripts/test.sh [pytest arguments]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_packages=(openssl golang-go golang-golang-x-crypto-dev golang-sslmate-src-go-pkcs12-dev)
+missing=()
+for package in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
+    || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    sudo_command=()
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo_command=(sudo)
+  else
+    echo "Missing Debian packages: ${missing[*]}. Install them as root and run this again." >&2
+    exit 2
+  fi
+  echo "Installing Debian packages: ${missing[*]}"
+  "${sudo_command[@]}" apt-get update -q
+  DEBIAN_FRONTEND=noninteractive "${sudo_command[@]}" apt-get install -y -q "${missing[@]}"
+fi
+
+venv="${VENV:-.venv}"
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+"$venv/bin/python" -m pytest "$@"
+"$venv/bin/python" -m ruff check .
+"$venv/bin/python" -m mypy components scripts __main__.py
