@@ -238,23 +238,27 @@ class ConfigError(pulumi.RunError):
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str):
-        return repr(value)
+    if value is None:
+        return "not set"
     if isinstance(value, bool):
         return str(value).lower()
     return repr(value)
 
 
+def _shell_word(text: str) -> str:
+    """Quote a value for a POSIX shell when it holds anything but plain word characters."""
+    if text and re.match(r"^[\w.:@%+=-]+$", text):
+        return text
+    return "'" + text.replace("'", "'\\''") + "'"
+
+
 def _fix_command(setting: Setting, example: Any) -> str:
     name = f"{PROJECT}:{setting.key}"
-    if setting.type == "array":
-        return f"pulumi config set --path '{name}[0]' {example}"
     if isinstance(example, bool):
         example = str(example).lower()
-    text = str(example)
-    if re.search(r"[\s'\"/,]", text) or not text:
-        text = "'" + text.replace("'", "'\\''") + "'"
-    return f"pulumi config set {name} {text}"
+    if setting.type == "array":
+        return f"pulumi config set --path '{name}[0]' {_shell_word(str(example))}"
+    return f"pulumi config set {name} {_shell_word(str(example))}"
 
 
 def _format_problems(problems: Sequence[Problem], source: Source) -> str:
@@ -603,8 +607,9 @@ def resolve(
             problems.append(
                 Problem(
                     SETTINGS_BY_ARG["coder_values"],
-                    type(coder_values).__name__,
-                    "a mapping of Coder chart values",
+                    raw.get("coder_values"),
+                    "a YAML mapping of Coder chart values at the top level, "
+                    f"not a {_yaml_kind(coder_values)}",
                     _EXAMPLES["coderValuesFile"],
                 )
             )
@@ -672,11 +677,28 @@ def _read_values_file(path: str, problems: list[Problem]) -> Any:
     try:
         loaded = yaml.safe_load(text)
     except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        reason = getattr(error, "problem", None) or "a syntax error"
         problems.append(
-            Problem(setting, path, f"a valid YAML file ({error})", _EXAMPLES["coderValuesFile"])
+            Problem(
+                setting,
+                path,
+                f"a valid YAML file, but it has {reason}{where}",
+                _EXAMPLES["coderValuesFile"],
+            )
         )
         return None
     return {} if loaded is None else loaded
+
+
+def _yaml_kind(value: Any) -> str:
+    """Name a parsed YAML value's kind in YAML's words: mapping, list or scalar."""
+    if isinstance(value, Mapping):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    return "scalar"
 
 
 def load_config(config: pulumi.Config | None = None) -> dict[str, Any]:
@@ -700,14 +722,18 @@ def load_config(config: pulumi.Config | None = None) -> dict[str, Any]:
         else:
             raw[setting.arg_name] = parsed
 
+    # Values that did parse are validated too, so one run reports every problem at once.
+    try:
+        settings = resolve(
+            raw,
+            "config",
+            stack=pulumi.get_stack(),
+            allow_placeholders=pulumi.runtime.is_dry_run(),
+        )
+    except ConfigError as error:
+        raise ConfigError(problems + error.problems, "config") from None
     if problems:
         raise ConfigError(problems, "config")
-    settings = resolve(
-        raw,
-        "config",
-        stack=pulumi.get_stack(),
-        allow_placeholders=pulumi.runtime.is_dry_run(),
-    )
     raw["coder_values"] = settings.coder_values
     return raw
 
