@@ -133,6 +133,8 @@ class RecordingMonitor(MockMonitor):
         self.registrations: list[Registration] = []
         self.component_outputs: dict[str, dict[str, Any]] = {}
         self.invokes: list[tuple[str, dict[str, Any]]] = []
+        self.invoke_providers: list[str] = []
+        """Provider reference of each invoke, in the order of `invokes`."""
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         if request.type == "pulumi:pulumi:Stack":
@@ -195,6 +197,7 @@ class RecordingMonitor(MockMonitor):
 
     def Invoke(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
         self.invokes.append((request.tok, dict(rpc.deserialize_properties(request.args))))
+        self.invoke_providers.append(request.provider)
         return super().Invoke(request)
 
 
