@@ -223,18 +223,23 @@ class Problem:
     value: Any
     accepted: str
     example: Any
+    fix: str = ""
+    """Fix to print instead of a `pulumi config set` command, when the value itself is right."""
 
 
 class ConfigError(pulumi.RunError):
     """Invalid configuration, raised before any resource is declared.
 
     A `pulumi.RunError` so that the CLI prints the message without a Python traceback.
+    Problems are listed in the order of the settings table, which is the README's order too.
     """
 
-    def __init__(self, problems: Sequence[Problem], source: Source) -> None:
-        self.problems = list(problems)
+    def __init__(self, problems: Sequence[Problem], source: Source, stack: str = "") -> None:
+        order = {setting.key: index for index, setting in enumerate(SETTINGS)}
+        self.problems = sorted(problems, key=lambda problem: order[problem.setting.key])
         self.source = source
-        super().__init__(_format_problems(self.problems, source))
+        self.stack = stack
+        super().__init__(_format_problems(self.problems, source, stack))
 
 
 def _show(value: Any) -> str:
@@ -252,24 +257,30 @@ def _shell_word(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
-def _fix_command(setting: Setting, example: Any) -> str:
+def _fix_command(setting: Setting, example: Any, stack: str = "") -> str:
     name = f"{PROJECT}:{setting.key}"
+    stack_flag = f" --stack {_shell_word(stack)}" if stack else ""
     if isinstance(example, bool):
         example = str(example).lower()
     if setting.type == "array":
-        return f"pulumi config set --path '{name}[0]' {_shell_word(str(example))}"
-    return f"pulumi config set {name} {_shell_word(str(example))}"
+        return f"pulumi config set{stack_flag} --path '{name}[0]' {_shell_word(str(example))}"
+    return f"pulumi config set{stack_flag} {name} {_shell_word(str(example))}"
 
 
-def _format_problems(problems: Sequence[Problem], source: Source) -> str:
+def _format_problems(problems: Sequence[Problem], source: Source, stack: str = "") -> str:
     if source == "config":
-        lines = [f"Invalid configuration ({len(problems)} problem(s)):"]
+        stack_file = f"Pulumi.{stack}.yaml" if stack else "the stack file"
+        lines = [
+            f"Invalid configuration ({len(problems)} problem(s)). Fix each one with the command "
+            f"shown, or edit {stack_file}:"
+        ]
         for problem in problems:
             lines.append(
                 f"  - {PROJECT}:{problem.setting.key} is {_show(problem.value)}, but it must be "
                 f"{problem.accepted}."
             )
-            lines.append(f"    Fix: {_fix_command(problem.setting, problem.example)}")
+            fix = problem.fix or _fix_command(problem.setting, problem.example, stack)
+            lines.append(f"    Fix: {fix}")
     else:
         lines = [f"Invalid CoderAzureFederation arguments ({len(problems)} problem(s)):"]
         for problem in problems:
@@ -611,6 +622,7 @@ def resolve(
                     "a YAML mapping of Coder chart values at the top level, "
                     f"not a {_yaml_kind(coder_values)}",
                     _EXAMPLES["coderValuesFile"],
+                    fix=f"edit {raw.get('coder_values')} so that its top level is a mapping",
                 )
             )
             coder_values = {}
@@ -624,11 +636,12 @@ def resolve(
                         raw.get("coder_values", ""),
                         f"free of clashes with the component's values: {conflict}",
                         _EXAMPLES["coderValuesFile"],
+                        fix=f"edit {raw.get('coder_values') or 'your values'} as described above",
                     )
                 )
 
     if problems:
-        raise ConfigError(problems, source)
+        raise ConfigError(problems, source, stack)
 
     display_name = values["application_display_name"] or f"{PROJECT}-{stack or 'stack'}"
     return FederationSettings(
@@ -686,6 +699,7 @@ def _read_values_file(path: str, problems: list[Problem]) -> Any:
                 path,
                 f"a valid YAML file, but it has {reason}{where}",
                 _EXAMPLES["coderValuesFile"],
+                fix=f"correct the YAML in {path}",
             )
         )
         return None
@@ -731,9 +745,9 @@ def load_config(config: pulumi.Config | None = None) -> dict[str, Any]:
             allow_placeholders=pulumi.runtime.is_dry_run(),
         )
     except ConfigError as error:
-        raise ConfigError(problems + error.problems, "config") from None
+        raise ConfigError(problems + error.problems, "config", error.stack) from None
     if problems:
-        raise ConfigError(problems, "config")
+        raise ConfigError(problems, "config", pulumi.get_stack())
     raw["coder_values"] = settings.coder_values
     return raw
 

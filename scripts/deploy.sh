@@ -23,10 +23,9 @@ if [ ! -f "Pulumi.$stack.yaml" ]; then
   exit 2
 fi
 
-if [ ! -x .venv/bin/python ]; then
-  python3 -m venv .venv
-fi
-.venv/bin/python -m pip install -q --disable-pip-version-check -r requirements.txt
+# shellcheck source=scripts/venv.sh
+source scripts/venv.sh
+ensure_venv .venv requirements.txt
 
 if ! command -v pulumi >/dev/null 2>&1; then
   cat <<MESSAGE
@@ -35,7 +34,7 @@ Install it (https://www.pulumi.com/docs/iac/download-install/) and run this scri
 Meanwhile, this is what 'pulumi $*' would work on for stack $stack, computed offline:
 
 MESSAGE
-  exec .venv/bin/python scripts/offline_plan.py "$stack"
+  exec .venv/bin/python scripts/offline_plan.py "$stack" "$1"
 fi
 
 if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
@@ -47,6 +46,11 @@ if [[ "$PULUMI_BACKEND_URL" == file://* ]] \
   && [ -z "${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
   echo "The file backend encrypts secrets with a passphrase. Set PULUMI_CONFIG_PASSPHRASE or" >&2
   echo "PULUMI_CONFIG_PASSPHRASE_FILE (keep it: the stack's secrets cannot be read without it)." >&2
+  exit 2
+fi
+if [ -n "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [ ! -r "$PULUMI_CONFIG_PASSPHRASE_FILE" ]; then
+  echo "PULUMI_CONFIG_PASSPHRASE_FILE names $PULUMI_CONFIG_PASSPHRASE_FILE, which is not a" >&2
+  echo "readable file. Create it first, for example with: openssl rand -base64 32 > FILE" >&2
   exit 2
 fi
 

@@ -4,21 +4,32 @@ The program runs under the project's offline runtime (tests/mocks.py) in preview
 placeholder IDs in the stack file are accepted. Values that are secrets print as [secret].
 IDs in the output come from the mocks and are not real Azure or Kubernetes IDs.
 
-Usage: python scripts/offline_plan.py [stack]
+Usage: python scripts/offline_plan.py [stack] [pulumi command]
+With a command other than `preview`, the plan also says whether `pulumi up` would accept the
+stack's configuration, which preview-only placeholders would stop.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from components.config import ConfigError  # noqa: E402
-from tests.mocks import deploy, is_secret_wrapped, run_main, stack_config  # noqa: E402
+from tests.mocks import (  # noqa: E402
+    DEPLOYER_OBJECT_ID,
+    deploy,
+    is_secret_wrapped,
+    run_main,
+    stack_config,
+)
 
 # Inputs worth showing for each resource type; everything else stays out of the plan.
 _SHOWN_INPUTS = {
@@ -32,7 +43,14 @@ _SHOWN_INPUTS = {
     "azure-native:authorization:RoleAssignment": ("roleDefinitionId", "scope", "principalType"),
     "kubernetes:core/v1:Namespace": ("metadata",),
     "kubernetes:core/v1:Secret": ("metadata", "type"),
-    "kubernetes:helm.sh/v3:Release": ("name", "chart", "version", "namespace", "repositoryOpts"),
+    "kubernetes:helm.sh/v3:Release": (
+        "name",
+        "chart",
+        "version",
+        "namespace",
+        "repositoryOpts",
+        "values",
+    ),
 }
 
 
@@ -49,14 +67,34 @@ def _masked(value: Any) -> Any:
     return value
 
 
-def main(stack: str) -> int:
+def _shown(key: str, value: Any) -> str:
+    if key == "owners" and value == [DEPLOYER_OBJECT_ID]:
+        return "[the principal running pulumi up]"
+    return json.dumps(_masked(value), ensure_ascii=False, sort_keys=True)
+
+
+def main(arguments: list[str]) -> int:
     """Print the plan for one stack and return the exit status."""
+    if arguments and arguments[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    stack = arguments[0] if arguments else "dev"
+    command = arguments[1] if len(arguments) > 1 else "preview"
     stack_file = ROOT / f"Pulumi.{stack}.yaml"
     if not stack_file.exists():
         print(f"Stack file {stack_file.name} not found. Create it or pass another stack name.")
         return 2
+    config = stack_config(stack_file)
+
+    if command != "preview":
+        try:
+            deploy(run_main, config=config, stack=stack, preview=False)
+        except ConfigError as error:
+            print(f"'pulumi {command}' would stop before declaring anything:\n{error}\n")
+            print("The plan below is what 'pulumi preview' shows with this configuration.\n")
+
     try:
-        deployment = deploy(run_main, config=stack_config(stack_file), stack=stack, preview=True)
+        deployment = deploy(run_main, config=config, stack=stack, preview=True)
     except ConfigError as error:
         print(error)
         return 2
@@ -65,18 +103,24 @@ def main(stack: str) -> int:
     order = list(_SHOWN_INPUTS)
     registrations = sorted(
         deployment.registrations,
-        key=lambda item: order.index(item.type) + 1 if item.type in order else 0,
+        key=lambda item: (order.index(item.type) + 1 if item.type in order else 0, item.name),
     )
     for registration in registrations:
         depth = 1 if "CoderAzureFederation::" in registration.parent else 0
         print(f"{'    ' * depth}+ {registration.type}  {registration.name}")
         for key in _SHOWN_INPUTS.get(registration.type, ()):
-            if key in registration.inputs:
-                shown = json.dumps(_masked(registration.inputs[key]), ensure_ascii=False)
-                print(f"{'    ' * (depth + 1)}{key}: {shown}")
+            if key not in registration.inputs:
+                continue
+            indent = "    " * (depth + 1)
+            if key == "values":
+                text = yaml.safe_dump(_masked(registration.inputs[key]), sort_keys=True)
+                print(f"{indent}values:")
+                print(textwrap.indent(text.rstrip(), indent + "    "))
+            else:
+                print(f"{indent}{key}: {_shown(key, registration.inputs[key])}")
     print("Nothing was deployed. IDs in this plan are placeholders from the offline runtime.")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1] if len(sys.argv) > 1 else "dev"))
+    sys.exit(main(sys.argv[1:]))

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-debian_packages=(openssl golang-go golang-golang-x-crypto-dev golang-sslmate-src-go-pkcs12-dev)
+debian_packages=(python3-venv openssl golang-go golang-golang-x-crypto-dev golang-sslmate-src-go-pkcs12-dev)
 missing=()
 for package in "${debian_packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -26,11 +26,14 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 venv="${VENV:-.venv}"
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv"
-fi
-"$venv/bin/python" -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+# shellcheck source=scripts/venv.sh
+source scripts/venv.sh
+ensure_venv "$venv" requirements-dev.txt
 
+echo "== pytest"
 "$venv/bin/python" -m pytest "$@"
+echo "== ruff"
 "$venv/bin/python" -m ruff check .
+echo "== mypy"
 "$venv/bin/python" -m mypy components scripts __main__.py
+echo "All tests and checks passed."

@@ -86,11 +86,11 @@ def rejected_deploy() -> RejectedDeploy:
     return run
 
 
-def fix_command(key: str) -> str:
+def fix_command(key: str, stack: str = "dev") -> str:
     """Return the start of the `pulumi config set` command that a message suggests for a key."""
     if SETTINGS_BY_KEY[key].type == "array":
-        return f"pulumi config set --path '{PROJECT}:{key}[0]'"
-    return f"pulumi config set {PROJECT}:{key} "
+        return f"pulumi config set --stack {stack} --path '{PROJECT}:{key}[0]'"
+    return f"pulumi config set --stack {stack} {PROJECT}:{key} "
 
 
 def traceback_names_in(message: str) -> list[str]:
@@ -279,7 +279,12 @@ def test_invalid_value_stops_program(
         f"message does not show the value {value_in_message!r}:\n{message}"
     )
     assert case.accepted in message, f"message lacks {case.accepted!r}:\n{message}"
-    assert fix_command(case.key) in message, f"message lacks a fix command:\n{message}"
+    if case.key == "coderValuesFile" and case.file_text is not None:
+        # The file is there but its content is wrong, so the fix is an edit of that file.
+        expected_fix = f"Fix: edit {value}" if "YAML in" not in message else f"YAML in {value}"
+        assert expected_fix in message, f"message lacks the file to edit:\n{message}"
+    else:
+        assert fix_command(case.key) in message, f"message lacks a fix command:\n{message}"
     assert not traceback_names_in(message), f"message shows Python names:\n{message}"
     assert rejection.registrations == [], (
         f"registered {[item.name for item in rejection.registrations]} despite the error"
