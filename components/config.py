@@ -21,7 +21,7 @@ from typing import Any, Literal
 import pulumi
 import yaml
 
-from components import helm_values, roles
+from components import helm_values, rbac, roles, rotation, workload_identity
 from components.pkcs12 import PROFILES
 
 PROJECT = "coder-azure-federation"
@@ -172,18 +172,31 @@ SETTINGS: tuple[Setting, ...] = (
         "/home/coder/az",
         "Absolute directory in the Coder container where the bundle secret is mounted read-only.",
     ),
-    Setting("releaseName", "string", "coder", "Name of Coder's Helm release."),
+    Setting(
+        "releaseName",
+        "string",
+        "",
+        "Name of the Helm release. Empty means the chart's name.",
+    ),
+    Setting(
+        "chart",
+        "string",
+        "coder",
+        "Chart that receives the credential: 'coder' (the server with built-in provisioners) "
+        "or 'coder-provisioner' (external provisioner daemons, so the server holds no Azure "
+        "credential).",
+    ),
     Setting(
         "chartVersion",
         "string",
         REQUIRED,
-        "Exact version of the `coder` chart to install, for example 2.34.0.",
+        "Exact version of the chart to install, for example 2.34.0.",
     ),
     Setting(
         "chartRepository",
         "string",
         "https://helm.coder.com/v2",
-        "HTTPS URL of the Helm repository that serves the `coder` chart.",
+        "HTTPS URL of the Helm repository that serves Coder's charts.",
     ),
     Setting(
         "coderValuesFile",
@@ -192,6 +205,123 @@ SETTINGS: tuple[Setting, ...] = (
         "Path, relative to the project directory, of a YAML file with your own Coder chart "
         "values. The component appends its env, volume and mount to yours.",
         arg="coder_values",
+    ),
+    Setting(
+        "authMode",
+        "string",
+        "certificate",
+        "How the provisioners sign in: 'certificate' (a client certificate in a mounted "
+        "PKCS#12 bundle) or 'workloadIdentity' (a federated service account token; no key, "
+        "certificate or Kubernetes secret is created).",
+    ),
+    Setting(
+        "workloadIdentityIssuer",
+        "string",
+        "",
+        "HTTPS URL of the cluster's service account token issuer. Required with "
+        "authMode workloadIdentity.",
+    ),
+    Setting(
+        "workloadIdentityFlavor",
+        "string",
+        "webhook",
+        "How the token reaches azurerm with authMode workloadIdentity: 'webhook' (the "
+        "azure-workload-identity webhook injects it) or 'projectedToken' (a projected service "
+        "account token volume, on any cluster).",
+    ),
+    Setting(
+        "tokenMountPath",
+        "string",
+        "/var/run/secrets/azure/tokens",
+        "Directory where the projected token is mounted with workloadIdentityFlavor "
+        "projectedToken.",
+    ),
+    Setting(
+        "renewalWindowDays",
+        "integer",
+        30,
+        "Days before the certificate expires from which `pulumi up` renews it. Must be less "
+        "than certificateValidityDays.",
+    ),
+    Setting(
+        "certificateRotation",
+        "integer",
+        0,
+        "Rotation counter. Raise it by one to replace the key and certificate now.",
+    ),
+    Setting(
+        "passwordRotation",
+        "integer",
+        0,
+        "Rotation counter. Raise it by one to generate a new bundle password; the pods restart.",
+    ),
+    Setting(
+        "mountRefreshSeconds",
+        "integer",
+        90,
+        "Seconds to wait after the bundle changes before the old credential is removed, so the "
+        "kubelet can refresh the mounted secret. 0 to 600.",
+    ),
+    Setting(
+        "roleAssignments",
+        "array",
+        [],
+        "Role assignments as ROLE@SCOPE, such as 'custom:coder-workspaces@/subscriptions/<id>/"
+        "resourceGroups/coder'. ROLE is a built-in name, a GUID, a role definition ID or "
+        "custom:NAME. Replaces role and roleScope when set.",
+    ),
+    Setting(
+        "customRolesFile",
+        "string",
+        "",
+        "Path of a YAML file that defines custom roles (name, description, actions, "
+        "notActions, dataActions, notDataActions, assignableScopes).",
+        arg="custom_roles",
+    ),
+    Setting(
+        "allowPrivilegedRoles",
+        "boolean",
+        False,
+        "Allow Owner and User Access Administrator, with which the provisioner could grant "
+        "itself more access.",
+    ),
+    Setting(
+        "protect",
+        "boolean",
+        False,
+        "Protect the application, service principal, role assignments and custom roles from "
+        "deletion by Pulumi.",
+    ),
+    Setting(
+        "adoptApplicationObjectId",
+        "string",
+        "",
+        "Object ID of an existing application to import instead of creating one.",
+    ),
+    Setting(
+        "adoptServicePrincipalObjectId",
+        "string",
+        "",
+        "Object ID of an existing service principal to import instead of creating one.",
+    ),
+    Setting(
+        "adoptRoleAssignmentIds",
+        "array",
+        [],
+        "Resource IDs of existing role assignments to import, each matched to the configured "
+        "assignment with the same scope.",
+    ),
+    Setting(
+        "adoptSecrets",
+        "boolean",
+        False,
+        "Import the existing Kubernetes secrets with the configured names.",
+    ),
+    Setting(
+        "adoptRelease",
+        "boolean",
+        False,
+        "Import the existing Helm release with the configured name.",
     ),
 )
 
@@ -212,6 +342,7 @@ _SUBJECT_ATTRIBUTES = {
     "C": "country",
 }
 KEY_SIZES = (2048, 3072, 4096)
+AUTH_MODES = ("certificate", "workloadIdentity")
 MAX_VALIDITY_DAYS = 3650
 
 
@@ -327,6 +458,26 @@ class FederationSettings:
     chart_version: str
     chart_repository: str
     coder_values: dict[str, Any] = field(default_factory=dict)
+    chart: str = "coder"
+    auth_mode: str = "certificate"
+    workload_identity_issuer: str = ""
+    workload_identity_flavor: str = "webhook"
+    token_mount_path: str = "/var/run/secrets/azure/tokens"
+    renewal_window_days: int = 30
+    certificate_rotation: int = 0
+    password_rotation: int = 0
+    mount_refresh_seconds: int = 90
+    role_assignments: list[rbac.AssignmentSpec] = field(default_factory=list)
+    custom_roles: list[rbac.CustomRole] = field(default_factory=list)
+    allow_privileged_roles: bool = False
+    protect: bool = False
+    adopt_application_object_id: str = ""
+    adopt_service_principal_object_id: str = ""
+    adopt_role_assignment_ids: dict[int, str] = field(default_factory=dict)
+    """Existing assignment ID by index in `role_assignments`."""
+    adopt_secrets: bool = False
+    adopt_release: bool = False
+    service_account_name: str = ""
 
     @property
     def certificate_path(self) -> str:
@@ -466,6 +617,45 @@ def _https_url(value: Any) -> str | None:
     return "an https:// URL"
 
 
+def _empty_or(validator: Validator) -> Validator:
+    def check(value: Any) -> str | None:
+        if value == "":
+            return None
+        problem = validator(value)
+        return None if problem is None else f"empty or {problem}"
+
+    return check
+
+
+def _empty_or_https_url(value: Any) -> str | None:
+    if value == "":
+        return None
+    return _https_url(value)
+
+
+def _empty_or_guid(value: Any) -> str | None:
+    if value == "":
+        return None
+    return _guid(value)
+
+
+def _string_list(value: Any) -> str | None:
+    if isinstance(value, list) and all(isinstance(item, str) for item in value):
+        return None
+    return "a list of strings"
+
+
+def _role_assignment_ids(value: Any) -> str | None:
+    if isinstance(value, list) and all(
+        isinstance(item, str) and roles.parse_assignment_id(item) is not None for item in value
+    ):
+        return None
+    return (
+        "a list of role assignment IDs: "
+        "<scope>/providers/Microsoft.Authorization/roleAssignments/<GUID>"
+    )
+
+
 def _owners(value: Any) -> str | None:
     if isinstance(value, list) and all(
         isinstance(item, str) and roles.is_guid(item) for item in value
@@ -502,9 +692,26 @@ _VALIDATORS: dict[str, Validator] = {
     "passwordSecretKey": _secret_key,
     "certificateMountPath": _mount_path,
     # Helm limits release names to 53 characters.
-    "releaseName": _dns_label(53),
+    "releaseName": _empty_or(_dns_label(53)),
     "chartVersion": _chart_version,
     "chartRepository": _https_url,
+    "chart": _one_of(tuple(workload_identity.CHART_SERVICE_ACCOUNTS)),
+    "authMode": _one_of(AUTH_MODES),
+    "workloadIdentityIssuer": _empty_or_https_url,
+    "workloadIdentityFlavor": _one_of(workload_identity.FLAVORS),
+    "tokenMountPath": _mount_path,
+    "renewalWindowDays": _integer_between(1, MAX_VALIDITY_DAYS - 1),
+    "certificateRotation": _integer_between(0, 1_000_000),
+    "passwordRotation": _integer_between(0, 1_000_000),
+    "mountRefreshSeconds": _integer_between(0, rotation.MAX_MOUNT_REFRESH_SECONDS),
+    "roleAssignments": _string_list,
+    "allowPrivilegedRoles": _boolean,
+    "protect": _boolean,
+    "adoptApplicationObjectId": _empty_or_guid,
+    "adoptServicePrincipalObjectId": _empty_or_guid,
+    "adoptRoleAssignmentIds": _role_assignment_ids,
+    "adoptSecrets": _boolean,
+    "adoptRelease": _boolean,
 }
 
 # Settings that only flow into resource inputs, so they may be outputs of other resources.
@@ -517,6 +724,10 @@ _EXAMPLES: dict[str, Any] = {
     "roleScope": "/subscriptions/<GUID>/resourceGroups/<name>",
     "chartVersion": "2.34.0",
     "coderValuesFile": "coder-values.yaml",
+    "workloadIdentityIssuer": "https://<issuer host>/<path>",
+    "roleAssignments": "Contributor@/subscriptions/<GUID>/resourceGroups/<name>",
+    "customRolesFile": "custom-roles.yaml",
+    "adoptRoleAssignmentIds": "<role assignment ID>",
     "certificateSubject": "/CN=coder-azure-federation",
 }
 
@@ -612,7 +823,7 @@ def resolve(
 
     coder_values = values.get("coder_values")
     if isinstance(coder_values, str):
-        coder_values = _read_values_file(coder_values, problems)
+        coder_values = _read_yaml_file(SETTINGS_BY_ARG["coder_values"], coder_values, problems)
     if coder_values is not None and not isinstance(coder_values, pulumi.Output):
         if not isinstance(coder_values, Mapping):
             problems.append(
@@ -626,10 +837,14 @@ def resolve(
                 )
             )
             coder_values = {}
-        elif isinstance(values.get("certificate_mount_path"), str):
-            for conflict in helm_values.find_conflicts(
-                coder_values, values["certificate_mount_path"]
-            ):
+        elif _all_plain(values, "certificate_mount_path", "token_mount_path", "auth_mode"):
+            owned = helm_values.owned_values(
+                values["auth_mode"],
+                values["workload_identity_flavor"],
+                values["certificate_mount_path"],
+                values["token_mount_path"],
+            )
+            for conflict in helm_values.find_conflicts(coder_values, owned):
                 problems.append(
                     Problem(
                         SETTINGS_BY_ARG["coder_values"],
@@ -639,6 +854,11 @@ def resolve(
                         fix=f"edit {raw.get('coder_values') or 'your values'} as described above",
                     )
                 )
+
+    custom_roles = _resolve_custom_roles(values.get("custom_roles"), raw, problems)
+    assignments = _resolve_assignments(values, raw, custom_roles, problems)
+    adopted_assignments = _match_adopted_assignments(values, assignments, problems)
+    problems.extend(_cross_checks(values))
 
     if problems:
         raise ConfigError(problems, source, stack)
@@ -667,24 +887,209 @@ def resolve(
         password_secret_name=values["password_secret_name"],
         password_secret_key=values["password_secret_key"],
         certificate_mount_path=values["certificate_mount_path"].rstrip("/"),
-        release_name=values["release_name"],
+        release_name=values["release_name"] or values["chart"],
         chart_version=values["chart_version"],
         chart_repository=values["chart_repository"],
         coder_values=dict(coder_values or {}),
+        chart=values["chart"],
+        auth_mode=values["auth_mode"],
+        workload_identity_issuer=values["workload_identity_issuer"],
+        workload_identity_flavor=values["workload_identity_flavor"],
+        token_mount_path=values["token_mount_path"].rstrip("/"),
+        renewal_window_days=values["renewal_window_days"],
+        certificate_rotation=values["certificate_rotation"],
+        password_rotation=values["password_rotation"],
+        mount_refresh_seconds=values["mount_refresh_seconds"],
+        role_assignments=assignments,
+        custom_roles=custom_roles,
+        allow_privileged_roles=values["allow_privileged_roles"],
+        protect=values["protect"],
+        adopt_application_object_id=values["adopt_application_object_id"].lower(),
+        adopt_service_principal_object_id=values["adopt_service_principal_object_id"].lower(),
+        adopt_role_assignment_ids=adopted_assignments,
+        adopt_secrets=values["adopt_secrets"],
+        adopt_release=values["adopt_release"],
+        service_account_name=workload_identity.service_account_name(
+            coder_values if isinstance(coder_values, Mapping) else {}, values["chart"]
+        ),
     )
 
 
-def _read_values_file(path: str, problems: list[Problem]) -> Any:
-    setting = SETTINGS_BY_ARG["coder_values"]
+def _all_plain(values: Mapping[str, Any], *names: str) -> bool:
+    return all(isinstance(values.get(name), str) for name in names)
+
+
+def _resolve_custom_roles(
+    value: Any, raw: Mapping[str, Any], problems: list[Problem]
+) -> list[rbac.CustomRole]:
+    """Read custom roles from a file path (config) or a list of mappings (arguments)."""
+    setting = SETTINGS_BY_ARG["custom_roles"]
+    document = value
+    if isinstance(value, str):
+        document = _read_yaml_file(setting, value, problems) if value else None
+    found, role_problems = rbac.parse_custom_roles(document)
+    source = raw.get("custom_roles")
+    where = source if isinstance(source, str) else "the custom roles"
+    for problem in role_problems:
+        problems.append(
+            Problem(
+                setting,
+                source if isinstance(source, str) else "<custom roles>",
+                f"a valid list of custom roles, but {problem}",
+                _EXAMPLES["customRolesFile"],
+                fix=f"edit {where} as described above",
+            )
+        )
+    return found
+
+
+def _resolve_assignments(
+    values: Mapping[str, Any],
+    raw: Mapping[str, Any],
+    custom_roles: Sequence[rbac.CustomRole],
+    problems: list[Problem],
+) -> list[rbac.AssignmentSpec]:
+    """Parse the role assignments: the roleAssignments list, or else role and roleScope."""
+    names = [role.name for role in custom_roles]
+    if values.get("role_assignments"):
+        setting = SETTINGS_BY_ARG["role_assignments"]
+        for other in ("role", "role_scope"):
+            if raw.get(other) is not None:
+                problems.append(
+                    Problem(
+                        SETTINGS_BY_ARG[other],
+                        raw[other],
+                        "unset when roleAssignments is set, because roleAssignments replaces it",
+                        "",
+                        fix=f"pulumi config rm {PROJECT}:{SETTINGS_BY_ARG[other].key}",
+                    )
+                )
+        texts = list(values["role_assignments"])
+    else:
+        setting = SETTINGS_BY_ARG["role"]
+        role = values.get("role")
+        scope = values.get("role_scope")
+        if not isinstance(role, str) or roles.resolve_role(role) is None:
+            return []
+        if not isinstance(scope, str) or (scope and roles.parse_scope(scope) is None):
+            return []
+        texts = [f"{role}@{scope}" if scope else role]
+
+    found: list[rbac.AssignmentSpec] = []
+    for text in texts:
+        parsed = rbac.parse_assignment(text, names)
+        if isinstance(parsed, str):
+            problems.append(
+                Problem(
+                    setting,
+                    text,
+                    f"ROLE or ROLE@SCOPE, but {parsed}",
+                    _EXAMPLES.get(setting.key, ""),
+                )
+            )
+            continue
+        if parsed.privileged_name and not values.get("allow_privileged_roles"):
+            problems.append(
+                Problem(
+                    setting,
+                    text,
+                    f"a role other than {parsed.privileged_name}, which lets the provisioner "
+                    "grant itself any access on its scope. Use a narrower role, or set "
+                    "allowPrivilegedRoles to true if this is intended",
+                    "Contributor",
+                )
+            )
+            continue
+        found.append(parsed)
+    return found
+
+
+def _match_adopted_assignments(
+    values: Mapping[str, Any],
+    assignments: Sequence[rbac.AssignmentSpec],
+    problems: list[Problem],
+) -> dict[int, str]:
+    """Pair each adopted role assignment ID with the configured assignment on the same scope."""
+    setting = SETTINGS_BY_ARG["adopt_role_assignment_ids"]
+    subscription = values.get("subscription_id")
+    adopted: dict[int, str] = {}
+    for assignment_id in values.get("adopt_role_assignment_ids") or []:
+        parsed = roles.parse_assignment_id(assignment_id)
+        if parsed is None:
+            continue
+        scope, name = parsed
+        matches = [
+            index
+            for index, spec in enumerate(assignments)
+            if index not in adopted
+            and (spec.scope.id if spec.scope else f"/subscriptions/{subscription}").lower()
+            == scope.id.lower()
+        ]
+        if not matches:
+            problems.append(
+                Problem(
+                    setting,
+                    assignment_id,
+                    "the ID of an assignment on a scope that role or roleAssignments configures",
+                    _EXAMPLES["adoptRoleAssignmentIds"],
+                )
+            )
+            continue
+        adopted[matches[0]] = name
+    return adopted
+
+
+def _cross_checks(values: Mapping[str, Any]) -> list[Problem]:
+    """Check the rules that tie one setting to another."""
+    problems: list[Problem] = []
+    validity = values.get("certificate_validity_days")
+    window = values.get("renewal_window_days")
+    if (
+        isinstance(validity, int)
+        and isinstance(window, int)
+        and 1 <= validity <= MAX_VALIDITY_DAYS
+        and window >= validity
+    ):
+        problems.append(
+            Problem(
+                SETTINGS_BY_ARG["renewal_window_days"],
+                window,
+                f"less than certificateValidityDays ({validity}), or every run would renew",
+                min(30, max(validity - 1, 1)),
+            )
+        )
+    if values.get("auth_mode") == "workloadIdentity":
+        if not values.get("workload_identity_issuer"):
+            problems.append(
+                Problem(
+                    SETTINGS_BY_ARG["workload_identity_issuer"],
+                    values.get("workload_identity_issuer"),
+                    "set with authMode workloadIdentity to the cluster's token issuer URL "
+                    "(on AKS: az aks show --query oidcIssuerProfile.issuerUrl)",
+                    _EXAMPLES["workloadIdentityIssuer"],
+                )
+            )
+        if values.get("adopt_secrets"):
+            problems.append(
+                Problem(
+                    SETTINGS_BY_ARG["adopt_secrets"],
+                    True,
+                    "false with authMode workloadIdentity, which creates no secrets",
+                    False,
+                )
+            )
+    return problems
+
+
+def _read_yaml_file(setting: Setting, path: str, problems: list[Problem]) -> Any:
+    """Read a YAML file named by a setting, or record why it cannot be read."""
     if path == "":
         return {}
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         problems.append(
-            Problem(
-                setting, path, f"a readable file ({error.strerror})", _EXAMPLES["coderValuesFile"]
-            )
+            Problem(setting, path, f"a readable file ({error.strerror})", _EXAMPLES[setting.key])
         )
         return None
     try:
@@ -698,7 +1103,7 @@ def _read_values_file(path: str, problems: list[Problem]) -> Any:
                 setting,
                 path,
                 f"a valid YAML file, but it has {reason}{where}",
-                _EXAMPLES["coderValuesFile"],
+                _EXAMPLES[setting.key],
                 fix=f"correct the YAML in {path}",
             )
         )

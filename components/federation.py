@@ -1,16 +1,20 @@
 """CoderAzureFederation: an Azure identity for Coder's provisioners, from key to Helm release.
 
-The component declares its children in data-flow order. First come an RSA key, a self-signed
-certificate, a bundle password and a PKCS#12 bundle. Then an Entra ID application, its service
-principal and the certificate as the application's credential, then a role assignment for the
-service principal. Last come the Kubernetes secrets and Coder's Helm release that reads them.
+The component declares its children in data-flow order. In certificate mode, first come an RSA
+key, a self-signed certificate, a bundle password and a PKCS#12 bundle. Then an Entra ID
+application and its service principal, with the certificate, or a federated token, as the
+application's credential. Then custom roles and role assignments for the service principal.
+Last come the Kubernetes secrets and the Helm release that reads them.
 """
 
 from __future__ import annotations
 
 import datetime
+import functools
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, TypedDict
 
 import pulumi
@@ -22,11 +26,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pulumi_azure_native import authorization
 
-from components import helm_values, roles
+from components import helm_values, rbac, roles, rotation, workload_identity
 from components.config import FederationSettings, resolve
 from components.pkcs12 import Pkcs12Bundle
+from components.rotation import MountRefreshWait
+from components.secrets import CredentialSecrets, metadata_name
 
-CHART_NAME = "coder"
 BUNDLE_PASSWORD_LENGTH = 32
 # Usages of a certificate that signs client assertions for Entra ID.
 CERTIFICATE_USES = ["client_auth", "digital_signature", "key_encipherment"]
@@ -34,6 +39,9 @@ CERTIFICATE_USES = ["client_auth", "digital_signature", "key_encipherment"]
 
 class CoderAzureFederationArgs(TypedDict, total=False):
     """Arguments of CoderAzureFederation. Only `subscription_id` and `chart_version` are required.
+
+    Names are the snake_case forms of the configuration keys in Pulumi.yaml, and their defaults
+    and accepted values are the same.
 
     `subscription_id` and `owners` may be outputs of other resources. Every other argument
     shapes the resource graph, so it must be a plain value when the program runs.
@@ -84,7 +92,7 @@ class CoderAzureFederationArgs(TypedDict, total=False):
     certificate_mount_path: pulumi.Input[str]
     """Directory where the bundle is mounted in the Coder container. Default: `/home/coder/az`."""
     release_name: pulumi.Input[str]
-    """Name of Coder's Helm release. Default: `coder`."""
+    """Name of the Helm release. Default: the chart's name."""
     chart_version: pulumi.Input[str]
     """Exact version of the `coder` chart."""
     chart_repository: pulumi.Input[str]
@@ -92,9 +100,46 @@ class CoderAzureFederationArgs(TypedDict, total=False):
     coder_values: pulumi.Input[Mapping[str, Any]]
     """Your own Coder chart values; the component appends its env, volume and mount."""
 
+    role_assignments: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Role assignments as `ROLE@SCOPE`; replaces `role` and `role_scope` when given."""
+    custom_roles: pulumi.Input[Sequence[pulumi.Input[Mapping[str, Any]]]]
+    """Custom role definitions, each a mapping like one entry of a customRolesFile."""
+    allow_privileged_roles: pulumi.Input[bool]
+    """Allow Owner and User Access Administrator. Default: false."""
+    chart: pulumi.Input[str]
+    """Chart that gets the credential: `coder` (default) or `coder-provisioner`."""
+    auth_mode: pulumi.Input[str]
+    """`certificate` (default) or `workloadIdentity`."""
+    workload_identity_issuer: pulumi.Input[str]
+    """HTTPS URL of the cluster's token issuer, for `workloadIdentity`."""
+    workload_identity_flavor: pulumi.Input[str]
+    """`webhook` (default) or `projectedToken`."""
+    token_mount_path: pulumi.Input[str]
+    """Directory of the projected token. Default: `/var/run/secrets/azure/tokens`."""
+    renewal_window_days: pulumi.Input[int]
+    """Days before expiry from which `pulumi up` renews the certificate. Default: 30."""
+    certificate_rotation: pulumi.Input[int]
+    """Rotation counter; raising it replaces the key and certificate. Default: 0."""
+    password_rotation: pulumi.Input[int]
+    """Rotation counter; raising it replaces the bundle password. Default: 0."""
+    mount_refresh_seconds: pulumi.Input[int]
+    """Wait after a bundle change before the old credential is removed. Default: 90."""
+    protect: pulumi.Input[bool]
+    """Protect the identity resources from deletion. Default: false."""
+    adopt_application_object_id: pulumi.Input[str]
+    """Object ID of an existing application to import."""
+    adopt_service_principal_object_id: pulumi.Input[str]
+    """Object ID of an existing service principal to import."""
+    adopt_role_assignment_ids: pulumi.Input[Sequence[pulumi.Input[str]]]
+    """Resource IDs of existing role assignments to import."""
+    adopt_secrets: pulumi.Input[bool]
+    """Import the existing Kubernetes secrets. Default: false."""
+    adopt_release: pulumi.Input[bool]
+    """Import the existing Helm release. Default: false."""
+
 
 class CoderAzureFederation(pulumi.ComponentResource):
-    """Entra ID application, certificate credential, role assignment and Coder release.
+    """Entra ID application, its credential, role assignments and Coder's Helm release.
 
     Providers for azuread, azure-native and kubernetes come in through `opts` (`providers=`)
     and reach every child, because each child is parented to the component.
@@ -109,15 +154,15 @@ class CoderAzureFederation(pulumi.ComponentResource):
     application_object_id: pulumi.Output[str]
     """Object ID of the Entra ID application."""
     service_principal_object_id: pulumi.Output[str]
-    """Object ID of the service principal that is assigned the role."""
+    """Object ID of the service principal that is assigned the roles."""
     certificate_thumbprint: pulumi.Output[str]
-    """SHA-1 thumbprint of the certificate in upper-case hex, as the Azure portal shows it."""
+    """SHA-1 thumbprint of the certificate in upper-case hex; empty in workload identity mode."""
     certificate_expiry: pulumi.Output[str]
-    """Certificate NotAfter as an RFC 3339 UTC time with whole seconds."""
+    """Certificate NotAfter as RFC 3339 UTC, whole seconds; empty in workload identity mode."""
     secret_names: pulumi.Output[dict[str, str]]
-    """Names of the five Kubernetes secrets, keyed by what they hold."""
+    """Names of the Kubernetes secrets, keyed by what they contain; empty without secrets."""
     release_name: pulumi.Output[str]
-    """Name of Coder's Helm release."""
+    """Name of the Helm release."""
     namespace: pulumi.Output[str]
     """Kubernetes namespace of the release and the secrets."""
     release_status: pulumi.Output[str]
@@ -132,27 +177,161 @@ class CoderAzureFederation(pulumi.ComponentResource):
         # Validation comes first, so that a bad argument registers no resource at all.
         settings = resolve(dict(args), "args", stack=pulumi.get_stack())
         super().__init__("coder-azure-federation:index:CoderAzureFederation", name, {}, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name = name
+        self._settings = settings
+        certificate_mode = settings.auth_mode == "certificate"
 
+        material = self._certificate_material() if certificate_mode else None
+
+        owners = self._owners()
+        identity = self._identity_options()
+        application = azuread.Application(
+            f"{name}-app",
+            display_name=settings.application_display_name,
+            sign_in_audience="AzureADMyOrg",
+            owners=owners,
+            opts=pulumi.ResourceOptions.merge(
+                identity, _adopt(settings.adopt_application_object_id, "/applications/")
+            ),
+        )
+        service_principal = azuread.ServicePrincipal(
+            f"{name}-sp",
+            client_id=application.client_id,
+            owners=owners,
+            opts=pulumi.ResourceOptions.merge(
+                identity,
+                _adopt(settings.adopt_service_principal_object_id, "/servicePrincipals/"),
+            ),
+        )
+        tenant_id = service_principal.application_tenant_id
+        credential = self._credential(application, material)
+
+        subscription_id = pulumi.Output.from_input(settings.subscription_id).apply(
+            _checked_subscription
+        )
+        rbac_resources = self._rbac(subscription_id, service_principal.object_id)
+
+        namespace_name, namespace_dependencies = self._namespace()
+        release_dependencies: list[pulumi.Resource] = [credential, *rbac_resources]
+        secret_names: dict[str, pulumi.Output[str]] = {}
+        if material is not None:
+            secrets = CredentialSecrets(
+                name,
+                settings,
+                namespace_name,
+                {
+                    "bundle": material.bundle.pfx_base64,
+                    "client_id": application.client_id,
+                    "tenant_id": tenant_id,
+                    "subscription_id": subscription_id,
+                    "password": material.password.result,
+                },
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[*namespace_dependencies, credential]
+                ),
+            )
+            # The old credential is deleted at the end of the update, so the pods must be able
+            # to read the new bundle by then.
+            wait = MountRefreshWait(
+                f"{name}-mount-refresh",
+                bundle_sha256=material.bundle.bundle_sha256,
+                seconds=settings.mount_refresh_seconds,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=secrets.resources),
+            )
+            release_dependencies += [*secrets.resources, wait]
+            secret_names = {purpose: secrets.name_of(purpose) for purpose in secrets.PURPOSES}
+            values = self._certificate_values(
+                secrets, material, application.client_id, tenant_id, subscription_id
+            )
+        else:
+            values = self._federated_values(application.client_id, tenant_id, subscription_id)
+            release_dependencies += namespace_dependencies
+
+        release = kubernetes.helm.v3.Release(
+            f"{name}-release",
+            name=settings.release_name,
+            chart=settings.chart,
+            version=settings.chart_version,
+            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=settings.chart_repository),
+            namespace=namespace_name,
+            values=values,
+            # The provisioners fail their first build if the pod starts before Entra ID has
+            # registered the credential or before the role assignments exist.
+            opts=pulumi.ResourceOptions.merge(
+                pulumi.ResourceOptions(parent=self, depends_on=release_dependencies),
+                _adopt_release(settings),
+            ),
+        )
+
+        self.client_id = application.client_id
+        self.tenant_id = tenant_id
+        self.subscription_id = subscription_id
+        self.application_object_id = application.object_id
+        self.service_principal_object_id = service_principal.object_id
+        if material is not None:
+            self.certificate_thumbprint = material.certificate.cert_pem.apply(
+                certificate_thumbprint
+            )
+            self.certificate_expiry = material.not_after
+        else:
+            self.certificate_thumbprint = pulumi.Output.from_input("")
+            self.certificate_expiry = pulumi.Output.from_input("")
+        if secret_names:
+            self.secret_names = pulumi.Output.all(**secret_names)
+        else:
+            self.secret_names = pulumi.Output.from_input({})
+        self.release_name = release.name.apply(lambda release_name: release_name or "")
+        self.namespace = namespace_name
+        self.release_status = release.status.apply(lambda status: status.status)
+        self.register_outputs(
+            {
+                "client_id": self.client_id,
+                "tenant_id": self.tenant_id,
+                "subscription_id": self.subscription_id,
+                "application_object_id": self.application_object_id,
+                "service_principal_object_id": self.service_principal_object_id,
+                "certificate_thumbprint": self.certificate_thumbprint,
+                "certificate_expiry": self.certificate_expiry,
+                "secret_names": self.secret_names,
+                "release_name": self.release_name,
+                "namespace": self.namespace,
+                "release_status": self.release_status,
+            }
+        )
+
+    # Certificate material
+
+    def _certificate_material(self) -> _CertificateMaterial:
+        """Declare the key, certificate, bundle password and bundle."""
+        name, settings = self._name, self._settings
+        # Raising certificateRotation replaces the key, and with it everything built from it.
+        rotated = pulumi.ResourceOptions(
+            parent=self, replacement_trigger=settings.certificate_rotation
+        )
         key = tls.PrivateKey(
             f"{name}-key",
             algorithm="RSA",
             rsa_bits=settings.certificate_key_size,
-            opts=child,
+            opts=rotated,
         )
         certificate = tls.SelfSignedCert(
             f"{name}-cert",
             private_key_pem=key.private_key_pem,
             subject=tls.SelfSignedCertSubjectArgs(**settings.certificate_subject),
             validity_period_hours=settings.certificate_validity_days * 24,
+            # pulumi-tls reports ready_for_renewal from this point when it refreshes the
+            # certificate, and the next update replaces it. Pulumi.yaml sets `refresh: always`.
+            early_renewal_hours=settings.renewal_window_days * 24,
             allowed_uses=CERTIFICATE_USES,
-            opts=child,
+            opts=rotated,
         )
         password = random.RandomPassword(
             f"{name}-bundle-password",
             length=BUNDLE_PASSWORD_LENGTH,
             special=False,
-            opts=child,
+            opts=pulumi.ResourceOptions(
+                parent=self, replacement_trigger=settings.password_rotation
+            ),
         )
         bundle = Pkcs12Bundle(
             f"{name}-bundle",
@@ -160,67 +339,184 @@ class CoderAzureFederation(pulumi.ComponentResource):
             certificate_pem=certificate.cert_pem,
             password=password.result,
             profile=settings.bundle_profile,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        not_after = certificate.cert_pem.apply(certificate_not_after)
-
-        owners = self._owners(settings)
-        application = azuread.Application(
-            f"{name}-app",
-            display_name=settings.application_display_name,
-            sign_in_audience="AzureADMyOrg",
-            owners=owners,
-            opts=child,
-        )
-        service_principal = azuread.ServicePrincipal(
-            f"{name}-sp",
-            client_id=application.client_id,
-            owners=owners,
-            opts=child,
-        )
-        credential = azuread.ApplicationCertificate(
-            f"{name}-credential",
-            # The application's resource path (/applications/{objectId}), not its client ID.
-            application_id=application.id,
-            type="AsymmetricX509Cert",
-            encoding="pem",
-            value=certificate.cert_pem,
-            # Graph rejects an end date past the certificate's NotAfter and drops fractions of
-            # a second, so the end date is NotAfter itself, in whole seconds.
-            end_date=not_after,
-            opts=child,
+        certificate.validity_end_time.apply(self._warn_if_renewal_due)
+        return _CertificateMaterial(
+            key=key,
+            certificate=certificate,
+            password=password,
+            bundle=bundle,
+            not_after=certificate.cert_pem.apply(certificate_not_after),
         )
 
-        subscription_id = pulumi.Output.from_input(settings.subscription_id).apply(
-            _checked_subscription
-        )
-        role_assignment = self._role_assignment(
-            name, settings, subscription_id, service_principal.object_id
-        )
-
-        namespace_name: pulumi.Output[str] = pulumi.Output.from_input(settings.namespace)
-        namespace_dependencies: list[pulumi.Resource] = []
-        if settings.create_namespace:
-            namespace = kubernetes.core.v1.Namespace(
-                f"{name}-namespace",
-                metadata=kubernetes.meta.v1.ObjectMetaArgs(name=settings.namespace),
-                opts=child,
+    def _warn_if_renewal_due(self, validity_end_time: str) -> None:
+        state = rotation.renewal_state(validity_end_time, self._settings.renewal_window_days)
+        if state == "expired":
+            pulumi.log.warn(
+                f"The provisioner certificate expired at {validity_end_time}, so Coder's Azure "
+                "builds fail to authenticate. Run `pulumi up --refresh` to replace it now.",
+                resource=self,
             )
-            namespace_name = namespace.metadata.apply(_metadata_name)
-            namespace_dependencies.append(namespace)
+        elif state == "renewal-due":
+            pulumi.log.warn(
+                f"The provisioner certificate expires at {validity_end_time}, inside the "
+                f"{self._settings.renewal_window_days}-day renewal window. `pulumi up --refresh` "
+                "renews it; a run without refresh leaves it as it is.",
+                resource=self,
+            )
 
-        secrets = _CredentialSecrets(
-            name,
-            settings,
-            namespace_name,
-            bundle_base64=bundle.pfx_base64,
-            client_id=application.client_id,
-            tenant_id=service_principal.application_tenant_id,
-            subscription_id=subscription_id,
-            password=password.result,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=namespace_dependencies),
+    # Identity
+
+    def _identity_options(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, protect=self._settings.protect)
+
+    def _owners(self) -> pulumi.Input[Sequence[str]]:
+        """Return the configured owners, or the deploying principal when none are configured.
+
+        With the Graph permission Application.ReadWrite.OwnedBy, the deployer can manage only
+        what it owns, so it must own both the application and the service principal.
+        """
+        owners = self._settings.owners
+        if isinstance(owners, pulumi.Output) or owners:
+            return owners
+        deployer = azuread.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        return deployer.object_id.apply(lambda object_id: [object_id])
+
+    def _credential(
+        self, application: azuread.Application, material: _CertificateMaterial | None
+    ) -> pulumi.CustomResource:
+        """Declare the application's credential: the certificate, or the federated token."""
+        name, settings = self._name, self._settings
+        if material is not None:
+            return azuread.ApplicationCertificate(
+                f"{name}-credential",
+                # The application's resource path (/applications/{objectId}), not its client ID.
+                application_id=application.id,
+                type="AsymmetricX509Cert",
+                encoding="pem",
+                value=material.certificate.cert_pem,
+                # Graph rejects an end date past the certificate's NotAfter and drops fractions
+                # of a second, so the end date is NotAfter itself, in whole seconds.
+                end_date=material.not_after,
+                # A new certificate replaces the credential create-before-delete, so the new
+                # key is registered before the old one is removed.
+                opts=pulumi.ResourceOptions(parent=self, delete_before_replace=False),
+            )
+        subject = workload_identity.subject(settings.namespace, settings.service_account_name)
+        return azuread.ApplicationFederatedIdentityCredential(
+            f"{name}-federated-credential",
+            application_id=application.id,
+            display_name=workload_identity.credential_display_name(
+                settings.namespace, settings.service_account_name
+            ),
+            description=f"Coder provisioners in {settings.namespace}, for {subject}.",
+            audiences=[workload_identity.AUDIENCE],
+            issuer=settings.workload_identity_issuer,
+            subject=subject,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
+    # Azure RBAC
+
+    def _rbac(
+        self, subscription_id: pulumi.Output[str], principal_id: pulumi.Output[str]
+    ) -> list[pulumi.CustomResource]:
+        """Declare the custom roles and every role assignment of the service principal."""
+        name, settings = self._name, self._settings
+        identity = self._identity_options()
+        definitions = {
+            role.name: rbac.declare_custom_role(
+                f"{name}-custom-role-{_slug(role.name)}", role, identity
+            )
+            for role in settings.custom_roles
+        }
+        custom_by_name = {role.name: role for role in settings.custom_roles}
+
+        declared: list[pulumi.CustomResource] = list(definitions.values())
+        for index, spec in enumerate(settings.role_assignments):
+            if spec.scope is not None:
+                scope: pulumi.Output[str] = pulumi.Output.from_input(spec.scope.id)
+                scope_subscription = pulumi.Output.from_input(spec.scope.subscription_id)
+            else:
+                scope = subscription_id.apply(lambda subscription: f"/subscriptions/{subscription}")
+                scope_subscription = subscription_id
+            role_guid = spec.role_guid or rbac.custom_role_guid(custom_by_name[spec.custom_role])
+            role_label = spec.custom_role or roles.role_name(role_guid)
+            if spec.scope is None or spec.scope.kind == "subscription":
+                pulumi.log.warn(
+                    f"The provisioner's service principal gets {role_label} on a whole "
+                    "subscription. Assign it on the resource group Coder's templates use "
+                    "instead (roleAssignments).",
+                    resource=self,
+                )
+
+            adopted_name = settings.adopt_role_assignment_ids.get(index)
+            assignment_name: pulumi.Input[str]
+            if adopted_name:
+                assignment_name = adopted_name
+            else:
+                assignment_name = pulumi.Output.all(scope, principal_id).apply(
+                    functools.partial(_assignment_name_of, role_guid=role_guid)
+                )
+            options = pulumi.ResourceOptions.merge(
+                identity,
+                pulumi.ResourceOptions(
+                    depends_on=[definitions[spec.custom_role]] if spec.custom_role else []
+                ),
+            )
+            if adopted_name:
+                scope_id = (
+                    spec.scope.id if spec.scope else f"/subscriptions/{settings.subscription_id}"
+                )
+                options = pulumi.ResourceOptions.merge(
+                    options,
+                    pulumi.ResourceOptions(
+                        import_=f"{scope_id}/providers/Microsoft.Authorization"
+                        f"/roleAssignments/{adopted_name}"
+                    ),
+                )
+            declared.append(
+                authorization.RoleAssignment(
+                    f"{name}-role-{_assignment_key(role_guid, spec)}",
+                    principal_id=principal_id,
+                    # Without it the SDK sends "User", and ARM rejects a service principal that
+                    # has not finished replicating with PrincipalNotFound.
+                    principal_type="ServicePrincipal",
+                    role_definition_id=scope_subscription.apply(
+                        functools.partial(roles.role_definition_id, role_guid=role_guid)
+                    ),
+                    scope=scope,
+                    role_assignment_name=assignment_name,
+                    opts=options,
+                )
+            )
+        return declared
+
+    # Kubernetes
+
+    def _namespace(self) -> tuple[pulumi.Output[str], list[pulumi.Resource]]:
+        """Declare the namespace when configured, and return its name and what to wait for."""
+        settings = self._settings
+        if not settings.create_namespace:
+            return pulumi.Output.from_input(settings.namespace), []
+        namespace = kubernetes.core.v1.Namespace(
+            f"{self._name}-namespace",
+            metadata=kubernetes.meta.v1.ObjectMetaArgs(name=settings.namespace),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return namespace.metadata.apply(metadata_name), [namespace]
+
+    def _certificate_values(
+        self,
+        secrets: CredentialSecrets,
+        material: _CertificateMaterial,
+        client_id: pulumi.Output[str],
+        tenant_id: pulumi.Output[str],
+        subscription_id: pulumi.Output[str],
+    ) -> dict[str, Any]:
+        """Build the chart values that wire the certificate bundle into the pods."""
+        settings = self._settings
         env = helm_values.credential_env(
             {
                 helm_values.ENV_CLIENT_ID: (
@@ -242,187 +538,138 @@ class CoderAzureFederation(pulumi.ComponentResource):
             },
             settings.certificate_path,
         )
-        values = helm_values.merge_values(
+        # The pods read the IDs and the password only at start; the bundle file itself is
+        # refreshed in place. So the checksum covers the first and leaves out the second.
+        checksum = pulumi.Output.all(
+            client_id, tenant_id, subscription_id, material.password.result
+        ).apply(
+            lambda parts: rotation.startup_checksum(
+                {
+                    "mode": "certificate",
+                    "client_id": parts[0],
+                    "tenant_id": parts[1],
+                    "subscription_id": parts[2],
+                    "password": rotation.password_fingerprint(parts[3]),
+                    "env": env_sources(settings),
+                }
+            )
+        )
+        return helm_values.merge_values(
             settings.coder_values,
             env=env,
             volumes=[helm_values.bundle_volume(secrets.name_of("bundle"))],
             volume_mounts=[helm_values.bundle_volume_mount(settings.certificate_mount_path)],
-        )
-        release = kubernetes.helm.v3.Release(
-            f"{name}-release",
-            name=settings.release_name,
-            chart=CHART_NAME,
-            version=settings.chart_version,
-            repository_opts=kubernetes.helm.v3.RepositoryOptsArgs(repo=settings.chart_repository),
-            namespace=namespace_name,
-            values=values,
-            # The provisioners fail their first build if the pod starts before Entra ID has
-            # registered the credential or before the role assignment exists.
-            opts=pulumi.ResourceOptions(
-                parent=self,
-                depends_on=[credential, role_assignment, *secrets.resources],
-            ),
+            extra={"podAnnotations": {rotation.CHECKSUM_ANNOTATION: _public(checksum)}},
         )
 
-        self.client_id = application.client_id
-        self.tenant_id = service_principal.application_tenant_id
-        self.subscription_id = subscription_id
-        self.application_object_id = application.object_id
-        self.service_principal_object_id = service_principal.object_id
-        self.certificate_thumbprint = certificate.cert_pem.apply(certificate_thumbprint)
-        self.certificate_expiry = not_after
-        self.secret_names = pulumi.Output.all(
-            **{purpose: secrets.name_of(purpose) for purpose in _CredentialSecrets.PURPOSES}
-        )
-        self.release_name = release.name.apply(lambda release_name: release_name or "")
-        self.namespace = namespace_name
-        self.release_status = release.status.apply(lambda status: status.status)
-        self.register_outputs(
-            {
-                "client_id": self.client_id,
-                "tenant_id": self.tenant_id,
-                "subscription_id": self.subscription_id,
-                "application_object_id": self.application_object_id,
-                "service_principal_object_id": self.service_principal_object_id,
-                "certificate_thumbprint": self.certificate_thumbprint,
-                "certificate_expiry": self.certificate_expiry,
-                "secret_names": self.secret_names,
-                "release_name": self.release_name,
-                "namespace": self.namespace,
-                "release_status": self.release_status,
-            }
-        )
-
-    def _owners(self, settings: FederationSettings) -> pulumi.Input[Sequence[str]]:
-        """Return the configured owners, or the deploying principal when none are configured.
-
-        With the Graph permission Application.ReadWrite.OwnedBy, the deployer can manage only
-        what it owns, so it must own both the application and the service principal.
-        """
-        if isinstance(settings.owners, pulumi.Output) or settings.owners:
-            return settings.owners
-        deployer = azuread.get_client_config_output(opts=pulumi.InvokeOutputOptions(parent=self))
-        return deployer.object_id.apply(lambda object_id: [object_id])
-
-    def _role_assignment(
+    def _federated_values(
         self,
-        name: str,
-        settings: FederationSettings,
+        client_id: pulumi.Output[str],
+        tenant_id: pulumi.Output[str],
         subscription_id: pulumi.Output[str],
-        principal_id: pulumi.Output[str],
-    ) -> authorization.RoleAssignment:
-        """Assign the configured role to the service principal on the configured scope."""
-        if settings.role_scope is not None:
-            scope: pulumi.Output[str] = pulumi.Output.from_input(settings.role_scope.id)
-            scope_subscription: pulumi.Output[str] = pulumi.Output.from_input(
-                settings.role_scope.subscription_id
+    ) -> dict[str, Any]:
+        """Build the chart values that hand a federated token to azurerm."""
+        settings = self._settings
+        flavor = settings.workload_identity_flavor
+        env = workload_identity.env(
+            flavor, client_id, tenant_id, subscription_id, settings.token_mount_path
+        )
+        checksum = pulumi.Output.all(client_id, tenant_id, subscription_id).apply(
+            lambda parts: rotation.startup_checksum(
+                {
+                    "mode": "workloadIdentity",
+                    "flavor": flavor,
+                    "client_id": parts[0],
+                    "tenant_id": parts[1],
+                    "subscription_id": parts[2],
+                    "token_mount_path": settings.token_mount_path,
+                }
             )
+        )
+        extra: dict[str, Any] = {"podAnnotations": {rotation.CHECKSUM_ANNOTATION: checksum}}
+        volumes: list[dict[str, Any]] = []
+        mounts: list[dict[str, Any]] = []
+        if flavor == "webhook":
+            extra.update(workload_identity.webhook_values(client_id, tenant_id))
         else:
-            scope = subscription_id.apply(lambda subscription: f"/subscriptions/{subscription}")
-            scope_subscription = subscription_id
-        role_guid = settings.role_guid
-
-        return authorization.RoleAssignment(
-            f"{name}-role",
-            principal_id=principal_id,
-            # Without it the SDK sends "User", and ARM rejects a service principal that has not
-            # finished replicating with PrincipalNotFound.
-            principal_type="ServicePrincipal",
-            role_definition_id=scope_subscription.apply(
-                lambda subscription: roles.role_definition_id(subscription, role_guid)
-            ),
-            scope=scope,
-            role_assignment_name=pulumi.Output.all(scope, principal_id).apply(
-                lambda parts: roles.assignment_name(parts[0], parts[1], role_guid)
-            ),
-            opts=pulumi.ResourceOptions(parent=self),
+            volumes.append(workload_identity.token_volume())
+            mounts.append(workload_identity.token_volume_mount(settings.token_mount_path))
+        return helm_values.merge_values(
+            settings.coder_values, env=env, volumes=volumes, volume_mounts=mounts, extra=extra
         )
 
 
-class _CredentialSecrets:
-    """The five Kubernetes secrets Coder reads its Azure credential from, named as in the guide."""
-
-    PURPOSES = ("bundle", "client_id", "tenant_id", "subscription_id", "password")
-
-    def __init__(
-        self,
-        name: str,
-        settings: FederationSettings,
-        namespace: pulumi.Input[str],
-        bundle_base64: pulumi.Input[str],
-        client_id: pulumi.Input[str],
-        tenant_id: pulumi.Input[str],
-        subscription_id: pulumi.Input[str],
-        password: pulumi.Input[str],
-        opts: pulumi.ResourceOptions,
-    ) -> None:
-        self._secrets: dict[str, kubernetes.core.v1.Secret] = {}
-
-        # `data` takes base64, so the bundle's bytes reach the pod unchanged.
-        self._secrets["bundle"] = self._secret(
-            f"{name}-bundle-secret",
-            settings.bundle_secret_name,
-            namespace,
-            data={settings.bundle_secret_key: bundle_base64},
-            opts=opts,
-        )
-        for purpose, secret_name, key, value in (
-            ("client_id", settings.client_id_secret_name, settings.client_id_secret_key, client_id),
-            ("tenant_id", settings.tenant_id_secret_name, settings.tenant_id_secret_key, tenant_id),
-            (
-                "subscription_id",
-                settings.subscription_id_secret_name,
-                settings.subscription_id_secret_key,
-                subscription_id,
-            ),
-            ("password", settings.password_secret_name, settings.password_secret_key, password),
-        ):
-            self._secrets[purpose] = self._secret(
-                f"{name}-{purpose.replace('_', '-')}-secret",
-                secret_name,
-                namespace,
-                string_data={key: pulumi.Output.secret(value)},
-                opts=opts,
-            )
-
-    @staticmethod
-    def _secret(
-        resource_name: str,
-        secret_name: str,
-        namespace: pulumi.Input[str],
-        opts: pulumi.ResourceOptions,
-        data: Mapping[str, pulumi.Input[str]] | None = None,
-        string_data: Mapping[str, pulumi.Input[str]] | None = None,
-    ) -> kubernetes.core.v1.Secret:
-        return kubernetes.core.v1.Secret(
-            resource_name,
-            metadata=kubernetes.meta.v1.ObjectMetaArgs(
-                name=secret_name,
-                namespace=namespace,
-                labels={
-                    "app.kubernetes.io/managed-by": "pulumi",
-                    "app.kubernetes.io/part-of": "coder-azure-federation",
-                },
-            ),
-            type="Opaque",
-            data=data,
-            string_data=string_data,
-            opts=opts,
-        )
-
-    @property
-    def resources(self) -> list[kubernetes.core.v1.Secret]:
-        """Return the secrets in the order of PURPOSES."""
-        return [self._secrets[purpose] for purpose in self.PURPOSES]
-
-    def name_of(self, purpose: str) -> pulumi.Output[str]:
-        """Return the name of a secret as an output, so that readers depend on the secret."""
-        return self._secrets[purpose].metadata.apply(_metadata_name)
+@dataclass(frozen=True)
+class _CertificateMaterial:
+    key: tls.PrivateKey
+    certificate: tls.SelfSignedCert
+    password: random.RandomPassword
+    bundle: Pkcs12Bundle
+    not_after: pulumi.Output[str]
 
 
-def _metadata_name(metadata: kubernetes.meta.v1.outputs.ObjectMeta) -> str:
-    """Return the name of a Kubernetes object, which every object declared here sets."""
-    return metadata.name or ""
+def env_sources(settings: FederationSettings) -> dict[str, str]:
+    """Describe where each certificate-mode variable comes from, for the startup checksum."""
+    return {
+        "ARM_CLIENT_ID": f"{settings.client_id_secret_name}/{settings.client_id_secret_key}",
+        "ARM_TENANT_ID": f"{settings.tenant_id_secret_name}/{settings.tenant_id_secret_key}",
+        "ARM_SUBSCRIPTION_ID": (
+            f"{settings.subscription_id_secret_name}/{settings.subscription_id_secret_key}"
+        ),
+        "ARM_CLIENT_CERTIFICATE_PASSWORD": (
+            f"{settings.password_secret_name}/{settings.password_secret_key}"
+        ),
+        "ARM_CLIENT_CERTIFICATE_PATH": settings.certificate_path,
+        "bundle_volume": f"{settings.bundle_secret_name}@{settings.certificate_mount_path}",
+    }
+
+
+def _public(checksum: pulumi.Output[str]) -> pulumi.Output[str]:
+    """Drop the secret mark from the checksum, which is a one-way digest.
+
+    It is derived from the password and so inherits its secret mark, which would hide the whole
+    Helm values in every preview.
+    """
+    return pulumi.Output.unsecret(checksum)
+
+
+def _adopt(object_id: str, prefix: str) -> pulumi.ResourceOptions:
+    """Return the import option for an adopted Entra ID object, or no option."""
+    if not object_id:
+        return pulumi.ResourceOptions()
+    return pulumi.ResourceOptions(import_=f"{prefix}{object_id}")
+
+
+def _adopt_release(settings: FederationSettings) -> pulumi.ResourceOptions:
+    """Import the Helm release when adopting it. Its values differ until the next run.
+
+    The values of a release installed by hand are not the component's, and an import whose
+    inputs differ from the live state fails, so the first run imports it with its values
+    ignored; the next run, without adoptRelease, updates them.
+    """
+    if not settings.adopt_release:
+        return pulumi.ResourceOptions()
+    return pulumi.ResourceOptions(
+        import_=f"{settings.namespace}/{settings.release_name}",
+        ignore_changes=["values", "version", "repositoryOpts", "chart"],
+    )
+
+
+def _assignment_name_of(parts: list[str], role_guid: str) -> str:
+    return roles.assignment_name(parts[0], parts[1], role_guid)
+
+
+def _assignment_key(role_guid: str, spec: rbac.AssignmentSpec) -> str:
+    """Return a short, stable suffix for an assignment's resource name.
+
+    It depends on the role and scope only, so reordering the configured list renames nothing.
+    """
+    scope = spec.scope.id.lower() if spec.scope else "subscription"
+    return hashlib.sha256(f"{role_guid}|{scope}".encode()).hexdigest()[:8]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
 
 
 def certificate_not_after(certificate_pem: str) -> str:

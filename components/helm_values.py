@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import posixpath
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 VOLUME_NAME = "azure-client-cert"
@@ -39,13 +40,63 @@ COMPETING_ENV = ("ARM_CLIENT_CERTIFICATE", "ARM_CLIENT_SECRET")
 _LISTS = ("env", "volumes", "volumeMounts")
 
 
-def find_conflicts(user_values: Mapping[str, Any], mount_path: str) -> list[str]:
+@dataclass(frozen=True)
+class OwnedValues:
+    """What the component sets in the chart values, so that user values must not set it."""
+
+    env: tuple[str, ...] = OWNED_ENV
+    competing_env: tuple[str, ...] = COMPETING_ENV
+    volume_name: str = VOLUME_NAME
+    mount_path: str = ""
+    pod_annotations: tuple[str, ...] = ()
+    pod_labels: tuple[str, ...] = ()
+    service_account_annotations: tuple[str, ...] = ()
+
+
+def owned_values(
+    auth_mode: str, flavor: str, certificate_mount_path: str, token_mount_path: str
+) -> OwnedValues:
+    """Return what the component sets in the chart values for an authentication mode."""
+    # Imported here because workload_identity builds on this module's names.
+    from components import rotation, workload_identity
+
+    annotations = (rotation.CHECKSUM_ANNOTATION,)
+    if auth_mode == "certificate":
+        return OwnedValues(mount_path=certificate_mount_path, pod_annotations=annotations)
+    competing = (*COMPETING_ENV, ENV_CERTIFICATE_PATH, ENV_CERTIFICATE_PASSWORD)
+    if flavor == "webhook":
+        return OwnedValues(
+            env=workload_identity.owned_env(flavor),
+            competing_env=competing,
+            volume_name="",
+            pod_annotations=annotations,
+            pod_labels=(workload_identity.WEBHOOK_LABEL,),
+            service_account_annotations=(
+                workload_identity.CLIENT_ID_ANNOTATION,
+                workload_identity.TENANT_ID_ANNOTATION,
+            ),
+        )
+    return OwnedValues(
+        env=workload_identity.owned_env(flavor),
+        competing_env=competing,
+        volume_name=workload_identity.TOKEN_VOLUME_NAME,
+        mount_path=token_mount_path,
+        pod_annotations=annotations,
+    )
+
+
+def find_conflicts(user_values: Mapping[str, Any], owned: OwnedValues | str) -> list[str]:
     """Describe each place where the user's values clash with what the component sets.
 
     Returns an empty list when the values can be merged. Checks the shape of `coder.env`,
     `coder.volumes` and `coder.volumeMounts`, the variable names the component owns, the volume
-    name, and mount paths equal to, inside or above the bundle's mount path.
+    name, mount paths equal to, inside or above the component's mount path, and the pod
+    annotations, pod labels and service account annotations the component sets. A plain string
+    for `owned` is the bundle's mount path in certificate mode.
     """
+    if isinstance(owned, str):
+        owned = OwnedValues(mount_path=owned)
+
     # Helm reads a null value as "use the chart's default", as a file with every entry commented
     # out produces, so null counts as empty here.
     problems: list[str] = []
@@ -66,34 +117,34 @@ def find_conflicts(user_values: Mapping[str, Any], mount_path: str) -> list[str]
 
     for index, variable in enumerate(coder.get("env") or []):
         name = variable["name"]
-        if name in OWNED_ENV:
+        if name in owned.env:
             problems.append(
                 f"`coder.env[{index}]` sets {name}, which this component sets from the "
                 "federation it creates; remove it from your values"
             )
-        elif name in COMPETING_ENV:
+        elif name in owned.competing_env:
             problems.append(
                 f"`coder.env[{index}]` sets {name}, which would make azurerm use another "
-                "credential instead of the certificate bundle; remove it from your values"
+                "credential instead of the one this component creates; remove it from your values"
             )
 
     for index, volume in enumerate(coder.get("volumes") or []):
-        if volume["name"] == VOLUME_NAME:
+        if owned.volume_name and volume["name"] == owned.volume_name:
             problems.append(
-                f"`coder.volumes[{index}]` is named {VOLUME_NAME!r}, which this component uses "
-                "for the certificate bundle; rename your volume"
+                f"`coder.volumes[{index}]` is named {owned.volume_name!r}, which this component "
+                "uses for the credential; rename your volume"
             )
 
-    ours = posixpath.normpath(mount_path)
+    ours = posixpath.normpath(owned.mount_path) if owned.mount_path else ""
     for index, mount in enumerate(coder.get("volumeMounts") or []):
-        if mount["name"] == VOLUME_NAME:
+        if owned.volume_name and mount["name"] == owned.volume_name:
             problems.append(
-                f"`coder.volumeMounts[{index}]` mounts the volume {VOLUME_NAME!r}, which this "
-                "component mounts itself; remove that mount"
+                f"`coder.volumeMounts[{index}]` mounts the volume {owned.volume_name!r}, which "
+                "this component mounts itself; remove that mount"
             )
             continue
         theirs = mount.get("mountPath")
-        if not isinstance(theirs, str):
+        if not ours or not isinstance(theirs, str):
             continue
         theirs = posixpath.normpath(theirs)
         if (
@@ -102,9 +153,27 @@ def find_conflicts(user_values: Mapping[str, Any], mount_path: str) -> list[str]
             or theirs.startswith(ours + "/")
         ):
             problems.append(
-                f"`coder.volumeMounts[{index}]` mounts {theirs}, which overlaps the bundle's "
+                f"`coder.volumeMounts[{index}]` mounts {theirs}, which overlaps the component's "
                 f"mount path {ours}; choose another path for one of them"
             )
+
+    for path, keys in (
+        ("podAnnotations", owned.pod_annotations),
+        ("podLabels", owned.pod_labels),
+        ("serviceAccount.annotations", owned.service_account_annotations),
+    ):
+        current: Any = coder
+        for part in path.split("."):
+            current = current.get(part) if isinstance(current, Mapping) else None
+        if current is not None and not isinstance(current, Mapping):
+            problems.append(f"`coder.{path}` must be a mapping, got {type(current).__name__}")
+            continue
+        for key in keys:
+            if current and key in current:
+                problems.append(
+                    f"`coder.{path}` sets {key!r}, which this component sets; remove it from "
+                    "your values"
+                )
     return problems
 
 
@@ -145,14 +214,28 @@ def merge_values(
     env: list[dict[str, Any]],
     volumes: list[dict[str, Any]],
     volume_mounts: list[dict[str, Any]],
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Return a copy of the user's values with the component's entries appended to its lists.
+    """Return a copy of the user's values with the component's entries added under `coder`.
 
-    Call `find_conflicts` first: this function does not check for clashes.
+    `env`, `volumes` and `volume_mounts` are appended to the user's lists. `extra` holds
+    mappings such as `podAnnotations` that are merged key by key into the user's. Call
+    `find_conflicts` first: this function does not check for clashes.
     """
     merged = copy.deepcopy(dict(user_values))
     coder = dict(merged.get("coder") or {})
     for field, additions in (("env", env), ("volumes", volumes), ("volumeMounts", volume_mounts)):
         coder[field] = list(coder.get(field) or []) + additions
+    _merge_mappings(coder, extra or {})
     merged["coder"] = coder
     return merged
+
+
+def _merge_mappings(target: dict[str, Any], additions: Mapping[str, Any]) -> None:
+    for key, value in additions.items():
+        if isinstance(value, Mapping):
+            nested = dict(target.get(key) or {})
+            _merge_mappings(nested, value)
+            target[key] = nested
+        else:
+            target[key] = value

@@ -96,6 +96,24 @@ def parse_scope(value: str) -> Scope | None:
     return Scope(id=trimmed, subscription_id=match.group("subscription").lower(), kind=kind)
 
 
+_ASSIGNMENT_ID = re.compile(
+    rf"^(?P<scope>/subscriptions/.+?)/providers/Microsoft\.Authorization/roleAssignments/"
+    rf"(?P<name>{GUID_PATTERN})$",
+    re.IGNORECASE,
+)
+
+
+def parse_assignment_id(value: str) -> tuple[Scope, str] | None:
+    """Split a role assignment's resource ID into its scope and its name (a GUID)."""
+    match = _ASSIGNMENT_ID.match(value.rstrip("/"))
+    if not match:
+        return None
+    scope = parse_scope(match.group("scope"))
+    if scope is None:
+        return None
+    return scope, match.group("name").lower()
+
+
 def role_definition_id(subscription_id: str, role_guid: str) -> str:
     """Return a role definition ID in the subscription-scoped form that ARM returns.
 

@@ -42,7 +42,15 @@ _SHOWN_INPUTS = {
     "azuread:index/applicationCertificate:ApplicationCertificate": ("type", "endDate"),
     "azure-native:authorization:RoleAssignment": ("roleDefinitionId", "scope", "principalType"),
     "kubernetes:core/v1:Namespace": ("metadata",),
+    "azure-native:authorization:RoleDefinition": ("roleName", "scope", "permissions"),
+    "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential": (
+        "issuer",
+        "subject",
+        "audiences",
+    ),
     "kubernetes:core/v1:Secret": ("metadata", "type"),
+    "kubernetes:core/v1:SecretPatch": ("metadata",),
+    "pulumi-python:dynamic/rotation:MountRefreshWait": ("seconds",),
     "kubernetes:helm.sh/v3:Release": (
         "name",
         "chart",

@@ -31,6 +31,9 @@ def project_file() -> dict[str, Any]:
         "application, certificate credential, role assignment, secrets and Helm release.",
         # The Pulumi CLI creates .venv and installs requirements.txt into it on the first run.
         "runtime": {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}},
+        # pulumi-tls flags a certificate for renewal only when it refreshes it, so every
+        # operation refreshes first; that also reports drift in Azure and the cluster.
+        "options": {"refresh": "always"},
         "config": project_config_schema(),
     }
 

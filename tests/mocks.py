@@ -65,6 +65,13 @@ CREDENTIAL = "azuread:index/applicationCertificate:ApplicationCertificate"
 ROLE_ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 NAMESPACE = "kubernetes:core/v1:Namespace"
 SECRET = "kubernetes:core/v1:Secret"
+SECRET_PATCH = "kubernetes:core/v1:SecretPatch"
+ROLE_DEFINITION = "azure-native:authorization:RoleDefinition"
+FEDERATED_CREDENTIAL = (
+    "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
+)
+MOUNT_REFRESH_WAIT = "pulumi-python:dynamic/rotation:MountRefreshWait"
+DYNAMIC_TYPES = (BUNDLE, MOUNT_REFRESH_WAIT)
 RELEASE = "kubernetes:helm.sh/v3:Release"
 COMPONENT = "coder-azure-federation:index:CoderAzureFederation"
 
@@ -108,6 +115,8 @@ class Registration:
     import_id: str
     ignore_changes: list[str]
     replace_on_changes: list[str]
+    replacement_trigger: Any
+    """Value of the `replacement_trigger` option, or None."""
     inputs: dict[str, Any]
     """Inputs with secret wrappers kept, so tests can check what was sent as a secret."""
     id: str = ""
@@ -161,6 +170,7 @@ class RecordingMonitor(MockMonitor):
             import_id=request.importId,
             ignore_changes=list(request.ignoreChanges),
             replace_on_changes=list(request.replaceOnChanges),
+            replacement_trigger=_trigger_value(request),
             inputs=inputs,
         )
         self.registrations.append(registration)
@@ -201,6 +211,15 @@ class RecordingMonitor(MockMonitor):
         return super().Invoke(request)
 
 
+def _trigger_value(request: Any) -> Any:
+    """Return the plain value of a registration's replacement trigger, or None."""
+    if not request.HasField("replacement_trigger"):
+        return None
+    from google.protobuf import json_format
+
+    return unwrap(json_format.MessageToDict(request.replacement_trigger))
+
+
 @dataclass
 class PriorResource:
     """What a previous run left in state for one resource."""
@@ -208,14 +227,50 @@ class PriorResource:
     inputs: dict[str, Any]
     id: str
     outputs: dict[str, Any]
+    trigger: Any = None
+    generation: int = 0
+    """How many times the resource was replaced, so a replaced key gets new material."""
+
+
+# Inputs whose change makes each provider replace a resource instead of updating it. "*" means
+# every input. Kubernetes Secrets replace on data changes because pulumi-kubernetes treats them
+# as immutable unless its provider sets enableSecretMutable; patches always update in place.
+FORCE_NEW: dict[str, tuple[str, ...]] = {
+    TLS_KEY: ("*",),
+    TLS_CERT: ("*",),
+    RANDOM_PASSWORD: ("*",),
+    CREDENTIAL: ("*",),
+    FEDERATED_CREDENTIAL: ("applicationId",),
+    SERVICE_PRINCIPAL: ("clientId",),
+    ROLE_ASSIGNMENT: ("*",),
+    ROLE_DEFINITION: ("scope", "roleDefinitionId"),
+    NAMESPACE: ("metadata.name",),
+    SECRET: ("data", "stringData", "type", "metadata.name", "metadata.namespace"),
+    SECRET_PATCH: ("metadata.name", "metadata.namespace"),
+}
 
 
 class FederationMocks(pulumi.runtime.Mocks):
     """Provider behaviour for every resource type the component declares."""
 
-    def __init__(self, prior: Mapping[tuple[str, str], PriorResource] | None = None) -> None:
+    def __init__(
+        self,
+        prior: Mapping[tuple[str, str], PriorResource] | None = None,
+        now: datetime.datetime | None = None,
+        refresh: bool = True,
+    ) -> None:
         self.prior = dict(prior or {})
+        self.now = now or datetime.datetime.now(datetime.UTC)
+        """The time the mocks take as now: certificates start then, renewals are judged by it."""
+        self.refresh = refresh
+        """Emulate `refresh: always`, under which pulumi-tls flags a certificate for renewal."""
+        self.steps: list[tuple[str, str]] = []
+        """(step, resource name) in the order the engine would run them: create, same, update,
+        replace (create-before-delete), delete-replace (delete-before-replace), and at the end
+        delete-replaced for each old resource a create-before-delete replacement leaves."""
+        self.sleeps: list[float] = []
         self.rejections: list[str] = []
+        self._generation = 0
         self.state: dict[tuple[str, str], PriorResource] = {}
         self.applications: dict[str, dict[str, Any]] = {}
         self.service_principals: dict[str, dict[str, Any]] = {}
@@ -253,21 +308,86 @@ class FederationMocks(pulumi.runtime.Mocks):
         if not registration.custom:
             return "", {}
 
-        if prior is not None and args.typ == BUNDLE:
-            result = self._answer_bundle_again(args, prior)
-        elif prior is not None and prior.inputs == inputs:
-            result = (prior.id, prior.outputs)
+        generation = prior.generation if prior else 0
+        if prior is not None and args.typ in DYNAMIC_TYPES:
+            result = self._answer_dynamic_again(args, prior)
+        elif prior is not None:
+            step = self._plan_step(args, registration, prior)
+            if step == "same":
+                result = (prior.id, prior.outputs)
+            else:
+                generation += 1 if step != "update" else 0
+                result = self._create(args, registration, generation)
+                if step == "update":
+                    result = (prior.id, result[1])
+            self.steps.append((step, args.name))
         else:
-            handler = self._handlers().get(args.typ)
-            if handler is None:
-                self.reject(registration, "no mock for this resource type")
-                return "", inputs
-            result = handler(args, registration)
+            result = self._create(args, registration, generation)
+            self.steps.append(("create", args.name))
 
         resource_id, outputs = result
-        self.state[key] = PriorResource(inputs=inputs, id=resource_id, outputs=outputs)
+        self.state[key] = PriorResource(
+            inputs=inputs,
+            id=resource_id,
+            outputs=outputs,
+            trigger=registration.replacement_trigger,
+            generation=generation,
+        )
         self._remember(args.typ, outputs)
         return resource_id, outputs
+
+    def _create(
+        self, args: MockResourceArgs, registration: Registration, generation: int
+    ) -> tuple[str, dict[str, Any]]:
+        handler = self._handlers().get(args.typ)
+        if handler is None:
+            self.reject(registration, "no mock for this resource type")
+            return "", dict(args.inputs)
+        self._generation = generation
+        return handler(args, registration)
+
+    def _plan_step(
+        self, args: MockResourceArgs, registration: Registration, prior: PriorResource
+    ) -> str:
+        """Decide what the engine and provider would do with a resource that exists."""
+        if registration.replacement_trigger != prior.trigger:
+            return self._replace_step(registration)
+        if args.typ == TLS_CERT and self.refresh and _renewal_due(prior.outputs, self.now):
+            return self._replace_step(registration)
+
+        ignored = set(registration.ignore_changes)
+        changed = [
+            field
+            for field in set(args.inputs) | set(prior.inputs)
+            if field not in ignored and args.inputs.get(field) != prior.inputs.get(field)
+        ]
+        if "metadata" in changed:
+            old = prior.inputs.get("metadata") or {}
+            new = args.inputs.get("metadata") or {}
+            changed.remove("metadata")
+            changed += [
+                f"metadata.{name}" for name in set(old) | set(new) if old.get(name) != new.get(name)
+            ]
+        if not changed:
+            return "same"
+        force_new = FORCE_NEW.get(args.typ, ())
+        if "*" in force_new or any(field in force_new for field in changed):
+            return self._replace_step(registration)
+        return "update"
+
+    @staticmethod
+    def _replace_step(registration: Registration) -> str:
+        # pulumi-kubernetes deletes a named object before creating its replacement.
+        named_kubernetes = registration.type in (SECRET, SECRET_PATCH, NAMESPACE)
+        if registration.delete_before_replace or named_kubernetes:
+            return "delete-replace"
+        return "replace"
+
+    def finish(self) -> None:
+        """Append the deletions the engine runs at the end of an update."""
+        for step, name in list(self.steps):
+            if step == "replace":
+                self.steps.append(("delete-replaced", name))
 
     def _remember(self, typ: str, outputs: dict[str, Any]) -> None:
         if typ == APPLICATION:
@@ -281,6 +401,10 @@ class FederationMocks(pulumi.runtime.Mocks):
             TLS_CERT: self._self_signed_cert,
             RANDOM_PASSWORD: self._random_password,
             BUNDLE: self._bundle,
+            MOUNT_REFRESH_WAIT: self._bundle,
+            SECRET_PATCH: self._secret,
+            ROLE_DEFINITION: self._role_definition,
+            FEDERATED_CREDENTIAL: self._federated_credential,
             APPLICATION: self._application,
             SERVICE_PRINCIPAL: self._service_principal,
             CREDENTIAL: self._credential,
@@ -297,7 +421,7 @@ class FederationMocks(pulumi.runtime.Mocks):
         if inputs.get("algorithm") != "RSA":
             self.reject(registration, f"algorithm {inputs.get('algorithm')!r} is not RSA")
         bits = int(inputs.get("rsaBits", 2048))
-        key = certs.rsa_key(f"{args.name}", bits)
+        key = certs.rsa_key(f"{args.name}#{self._generation}", bits)
         public_der = key.public_key().public_bytes(
             certs.serialization.Encoding.DER,
             certs.serialization.PublicFormat.SubjectPublicKeyInfo,
@@ -338,6 +462,7 @@ class FederationMocks(pulumi.runtime.Mocks):
             subject,
             int(inputs["validityPeriodHours"]),
             list(inputs.get("allowedUses", [])),
+            now=self.now,
         )
         outputs = {
             **inputs,
@@ -366,13 +491,13 @@ class FederationMocks(pulumi.runtime.Mocks):
         props = {key: value for key, value in args.inputs.items() if key != "__provider"}
         self.dynamic_calls.append(("create", args.name))
         try:
-            result = provider.create(props)
+            result = self._call_dynamic(provider.create, props)
         except ValueError as error:
             self.reject(registration, f"create failed: {error}")
             return "", props
         return result.id, dict(result.outs or {})
 
-    def _answer_bundle_again(
+    def _answer_dynamic_again(
         self, args: MockResourceArgs, prior: PriorResource
     ) -> tuple[str, dict]:
         provider = _load_dynamic_provider(args.inputs)
@@ -380,10 +505,23 @@ class FederationMocks(pulumi.runtime.Mocks):
         diff = provider.diff(prior.id, prior.outputs, props)
         self.dynamic_calls.append(("diff", args.name))
         if not diff.changes:
+            self.steps.append(("same", args.name))
             return prior.id, prior.outputs
         self.dynamic_calls.append(("update", args.name))
-        update = provider.update(prior.id, prior.outputs, props)
+        self.steps.append(("update", args.name))
+        update = self._call_dynamic(provider.update, prior.id, prior.outputs, props)
         return prior.id, dict(update.outs or {})
+
+    def _call_dynamic(self, method: Callable[..., Any], *arguments: Any) -> Any:
+        """Run a dynamic provider method, recording its sleeps instead of waiting."""
+        from components import rotation
+
+        original = rotation.time.sleep
+        rotation.time.sleep = self.sleeps.append  # type: ignore[assignment]
+        try:
+            return method(*arguments)
+        finally:
+            rotation.time.sleep = original  # type: ignore[assignment]
 
     # Entra ID
 
@@ -463,7 +601,51 @@ class FederationMocks(pulumi.runtime.Mocks):
         }
         return f"{object_id}/certificate/{key_id}", outputs
 
+    def _federated_credential(
+        self, args: MockResourceArgs, registration: Registration
+    ) -> tuple[str, dict]:
+        inputs = args.inputs
+        application_id = inputs.get("applicationId", "")
+        if application_id not in self.applications:
+            self.reject(registration, f"applicationId {application_id!r} names no application")
+        if inputs.get("audiences") != ["api://AzureADTokenExchange"]:
+            self.reject(registration, f"audiences {inputs.get('audiences')!r} are not Entra's")
+        if not str(inputs.get("issuer", "")).startswith("https://"):
+            self.reject(registration, "issuer is not an HTTPS URL")
+        if not re.match(
+            r"^system:serviceaccount:[a-z0-9-]+:[a-z0-9.-]+$", inputs.get("subject", "")
+        ):
+            self.reject(registration, f"subject {inputs.get('subject')!r} is no service account")
+        credential_id = str(uuid.uuid4())
+        object_id = application_id.rsplit("/", 1)[-1]
+        outputs = {**inputs, "credentialId": credential_id}
+        return f"{object_id}/federatedIdentityCredential/{credential_id}", outputs
+
     # Azure RBAC
+
+    def _role_definition(
+        self, args: MockResourceArgs, registration: Registration
+    ) -> tuple[str, dict]:
+        inputs = args.inputs
+        guid = inputs.get("roleDefinitionId", "")
+        if not GUID.match(guid):
+            self.reject(registration, f"roleDefinitionId {guid!r} is not a GUID")
+        permissions = inputs.get("permissions") or []
+        if not permissions or not (
+            permissions[0].get("actions") or permissions[0].get("dataActions")
+        ):
+            self.reject(registration, "a custom role needs at least one action")
+        scope = inputs.get("scope", "")
+        if scope not in (inputs.get("assignableScopes") or []):
+            self.reject(registration, "the role's scope is not one of its assignable scopes")
+        resource_id = f"{scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+        outputs = {
+            **inputs,
+            "id": resource_id,
+            "name": guid,
+            "type": "Microsoft.Authorization/roleDefinitions",
+        }
+        return resource_id, outputs
 
     def _role_assignment(
         self, args: MockResourceArgs, registration: Registration
@@ -568,6 +750,16 @@ class FederationMocks(pulumi.runtime.Mocks):
         return f"{namespace}/{name}", outputs
 
 
+def _renewal_due(outputs: Mapping[str, Any], now: datetime.datetime) -> bool:
+    """Tell whether pulumi-tls would report a certificate ready for renewal at `now`."""
+    end_text = str(outputs.get("validityEndTime", "")).split(".")[0].rstrip("Z")
+    if not end_text:
+        return False
+    end = datetime.datetime.strptime(end_text, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=datetime.UTC)
+    early = datetime.timedelta(hours=float(outputs.get("earlyRenewalHours") or 0))
+    return now >= end - early
+
+
 _SUBJECT_FIELDS = {
     "commonName": "common_name",
     "organization": "organization",
@@ -632,6 +824,24 @@ class Deployment:
                 return item
         raise AssertionError(f"no resource with URN {urn}")
 
+    def secret_data(self, secret_name: str) -> dict[str, bytes]:
+        """Return a secret's data as the cluster would hold it after this run.
+
+        A SecretPatch of the same name applies after the Secret, so its keys win.
+        """
+        data: dict[str, bytes] = {}
+        found = False
+        for typ in (SECRET, SECRET_PATCH):
+            for registration in self.of_type(typ):
+                outputs = registration.plain_outputs
+                if outputs.get("metadata", {}).get("name") != secret_name:
+                    continue
+                found = True
+                for key, value in (outputs.get("data") or {}).items():
+                    data[key] = base64.b64decode(value)
+        assert found, f"no secret named {secret_name}"
+        return data
+
     def log_messages(self) -> Iterator[str]:
         """Yield every engine log message of the run."""
         for record in self.logs:
@@ -681,14 +891,17 @@ def deploy(
     stack: str = "dev",
     preview: bool = False,
     prior: Deployment | None = None,
+    now: datetime.datetime | None = None,
+    refresh: bool = True,
 ) -> Deployment:
     """Run `program` under the mocks and return what it registered and exported.
 
-    `config` is the flat configuration the CLI would pass (`project:key` to a string).
+    `config` is the flat configuration the CLI would pass (`project:key` to a string). `now` is
+    the time the mocks take as the present, and `refresh` emulates `refresh: always`.
     Raises whatever the program raises, after every registration it made has finished; the
     exception then carries the partial Deployment as its `deployment` attribute.
     """
-    mocks = FederationMocks(prior.state if prior else None)
+    mocks = FederationMocks(prior.state if prior else None, now=now, refresh=refresh)
     monitor = RecordingMonitor(mocks)
     handler = _ListHandler()
     logger = logging.getLogger(f"pulumi-mock-{uuid.uuid4()}")
@@ -718,6 +931,7 @@ def deploy(
         )
         raise
 
+    mocks.finish()
     root = pulumi.runtime.settings.get_root_resource()
     exports: dict[str, Any] = {}
     for name, value in (getattr(root, "outputs", None) or {}).items():

@@ -8,7 +8,6 @@ asked for its diff.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 import subprocess
@@ -25,7 +24,6 @@ from tests.mocks import (
     BUNDLE,
     RANDOM_PASSWORD,
     ROOT,
-    SECRET,
     TLS_CERT,
     TLS_KEY,
     Deployment,
@@ -41,11 +39,7 @@ CONFIG = stack_config("Pulumi.dev.yaml", {"subscriptionId": SUBSCRIPTION_ID})
 
 def secret_bytes(deployment: Deployment, secret_name: str, key: str) -> bytes:
     """Return one data value of a Kubernetes secret as the pod would read it."""
-    for registration in deployment.of_type(SECRET):
-        outputs = registration.plain_outputs
-        if outputs["metadata"]["name"] == secret_name:
-            return base64.b64decode(outputs["data"][key])
-    raise AssertionError(f"no secret named {secret_name}")
+    return deployment.secret_data(secret_name)[key]
 
 
 def delivered_bundle(deployment: Deployment) -> tuple[bytes, str]:

@@ -241,7 +241,7 @@ INVALID_VALUES = [
     values_file(
         "values-mount-at-bundle-path",
         "coder:\n  volumeMounts:\n    - name: cache\n      mountPath: /home/coder/az\n",
-        "overlaps the bundle's mount path /home/coder/az",
+        "overlaps the component's mount path /home/coder/az",
     ),
     values_file(
         "values-env-not-list",
@@ -460,7 +460,7 @@ def resolve_args(**changes: Any) -> FederationSettings:
 def test_role_accepts_lower_case_name(name: str) -> None:
     built_in = {key.lower(): guid for key, guid in BUILT_IN_ROLES.items()}
 
-    settings = resolve_args(role=name)
+    settings = resolve_args(role=name, allow_privileged_roles=True)
 
     assert settings.role_guid == built_in[name], f"{name!r} resolved to {settings.role_guid}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -24,12 +25,14 @@ from tests.mocks import (
     BUNDLE,
     COMPONENT,
     CREDENTIAL,
+    MOUNT_REFRESH_WAIT,
     NAMESPACE,
     PROJECT,
     RANDOM_PASSWORD,
     RELEASE,
     ROLE_ASSIGNMENT,
     SECRET,
+    SECRET_PATCH,
     SERVICE_PRINCIPAL,
     TLS_CERT,
     TLS_KEY,
@@ -53,15 +56,19 @@ CHILD_TYPES = {
     "app": APPLICATION,
     "sp": SERVICE_PRINCIPAL,
     "credential": CREDENTIAL,
-    "role": ROLE_ASSIGNMENT,
     "namespace": NAMESPACE,
     "bundle-secret": SECRET,
+    "bundle-secret-content": SECRET_PATCH,
     "client-id-secret": SECRET,
     "tenant-id-secret": SECRET,
     "subscription-id-secret": SECRET,
     "password-secret": SECRET,
+    "password-secret-content": SECRET_PATCH,
+    "mount-refresh": MOUNT_REFRESH_WAIT,
     "release": RELEASE,
 }
+# Role assignments are named `<component>-role-<8 hex digits>`, from their role and scope.
+ROLE_ASSIGNMENT_NAME = re.compile(r"^coder-east-role-[0-9a-f]{8}$")
 
 TYPES_WITHOUT_NAMESPACE = Counter(
     {
@@ -75,6 +82,8 @@ TYPES_WITHOUT_NAMESPACE = Counter(
         CREDENTIAL: 1,
         ROLE_ASSIGNMENT: 1,
         SECRET: 5,
+        SECRET_PATCH: 2,
+        MOUNT_REFRESH_WAIT: 1,
         RELEASE: 1,
     }
 )
@@ -191,6 +200,12 @@ def test_children_parented_to_component(explicit_provider_deployment: Deployment
 def test_child_names_follow_component_name(explicit_provider_deployment: Deployment) -> None:
     found = {child.name: child.type for child in children(explicit_provider_deployment)}
     expected = {f"coder-east-{suffix}": typ for suffix, typ in CHILD_TYPES.items()}
+    assignments = [name for name, typ in found.items() if typ == ROLE_ASSIGNMENT]
+    assert len(assignments) == 1, f"expected one role assignment, found {assignments}"
+    assert ROLE_ASSIGNMENT_NAME.match(assignments[0]), (
+        f"role assignment {assignments[0]} is not named coder-east-role-<hash>"
+    )
+    del found[assignments[0]]
 
     for name in found:
         assert name.startswith("coder-east-"), (
@@ -215,7 +230,7 @@ def test_providers_reach_children(explicit_provider_deployment: Deployment) -> N
                 assert child.provider == f"{provider.urn}::{provider.id}", (
                     f"{child.name} uses provider {child.provider!r}, not {provider.name}"
                 )
-    assert counts == {"azuread:": 3, "azure-native:": 1, "kubernetes:": 7}, (
+    assert counts == {"azuread:": 3, "azure-native:": 1, "kubernetes:": 9}, (
         f"children per provider package are {dict(counts)}"
     )
     aad = providers["azuread:"]
@@ -257,15 +272,15 @@ def test_full_graph_resource_types(
     assert Counter(item.type for item in deployment.registrations) == TYPES_WITHOUT_NAMESPACE, (
         "the default deployment registered other resource types"
     )
-    assert len(deployment.registrations) == 15, (
-        f"the default deployment registered {len(deployment.registrations)} resources, not 15"
+    assert len(deployment.registrations) == 18, (
+        f"the default deployment registered {len(deployment.registrations)} resources, not 18"
     )
     assert Counter(item.type for item in namespaced_deployment.registrations) == with_namespace, (
         "the create_namespace deployment registered other resource types"
     )
-    assert len(namespaced_deployment.registrations) == 16, (
+    assert len(namespaced_deployment.registrations) == 19, (
         f"the create_namespace deployment registered {len(namespaced_deployment.registrations)} "
-        "resources, not 16"
+        "resources, not 19"
     )
 
 
@@ -416,7 +431,9 @@ def test_role_and_scope_resolved(
     role_scope: str | None,
     role_guid: str,
 ) -> None:
-    overrides: dict[str, Any] = {"role": role}
+    # Owner and User Access Administrator need an explicit allowance; the refusal is tested in
+    # test_rbac.py.
+    overrides: dict[str, Any] = {"role": role, "allow_privileged_roles": True}
     if role_scope is not None:
         overrides["role_scope"] = role_scope
     deployment = deploy_federation(**overrides)

@@ -352,23 +352,31 @@ def test_secret_contains_upstream_output(
 ) -> None:
     upstream = deployment.one(upstream_type)
     secret = deployment.named(secret_name)
-    string_data = secret.plain_inputs["stringData"]
+    data = decoded_data(secret)
 
-    assert string_data == {key: upstream.plain_outputs[output]}, (
-        f"Secret {secret_name} stringData is not {{{key!r}: {output} of {upstream.name}}}"
+    assert data == {key: upstream.plain_outputs[output]}, (
+        f"Secret {secret_name} data is not {{{key!r}: {output} of {upstream.name}}}"
     )
-    assert sent_as_secret(secret.inputs, "stringData", key), (
-        f"Secret {secret_name} was sent stringData[{key}] in plain text"
+    assert sent_as_secret(secret.inputs, "data", key), (
+        f"Secret {secret_name} was sent data[{key}] in plain text"
     )
-    assert upstream.urn in sources(secret, "stringData"), (
-        f"Secret {secret_name} stringData does not depend on {upstream.name}"
+    assert upstream.urn in sources(secret, "data"), (
+        f"Secret {secret_name} data does not depend on {upstream.name}"
     )
     assert_accepted(deployment)
 
 
+def decoded_data(secret: Registration) -> dict[str, str]:
+    """Return a Secret's `data` input with each value decoded from base64 to text."""
+    return {
+        key: base64.b64decode(value, validate=True).decode()
+        for key, value in secret.plain_inputs["data"].items()
+    }
+
+
 def test_tenant_secret_contains_tenant_guid(deployment: Deployment) -> None:
     application = deployment.one(APPLICATION)
-    tenant_id = deployment.named("fed-tenant-id-secret").plain_inputs["stringData"]["id"]
+    tenant_id = decoded_data(deployment.named("fed-tenant-id-secret"))["id"]
 
     assert GUID.match(tenant_id), f"Secret fed-tenant-id-secret contains {tenant_id!r}, not a GUID"
     assert tenant_id not in (
@@ -383,10 +391,10 @@ def test_subscription_secret_contains_configured_id(
 ) -> None:
     secret = deployment.named("fed-subscription-id-secret")
 
-    assert secret.plain_inputs["stringData"] == {"id": subscription_id}, (
-        "Secret fed-subscription-id-secret stringData is not the configured subscription ID"
+    assert decoded_data(secret) == {"id": subscription_id}, (
+        "Secret fed-subscription-id-secret data is not the configured subscription ID"
     )
-    assert sent_as_secret(secret.inputs, "stringData", "id"), (
+    assert sent_as_secret(secret.inputs, "data", "id"), (
         "Secret fed-subscription-id-secret was sent the subscription ID in plain text"
     )
     assert_accepted(deployment)
