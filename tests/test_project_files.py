@@ -234,3 +234,13 @@ def test_dev_requirements_include_runtime() -> None:
     lines = [line.strip() for line in text.splitlines()]
 
     assert "-r requirements.txt" in lines, "requirements-dev.txt does not include requirements.txt"
+
+
+def test_readme_config_table_matches_settings() -> None:
+    """The README's configuration table is the one rendered from the settings table."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    render_module = load_render_script()
+    assert render_module.config_table() in readme, (
+        "README.md's configuration table differs from SETTINGS; run "
+        "python scripts/render_project_file.py"
+    )
