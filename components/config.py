@@ -859,6 +859,21 @@ def resolve(
     assignments = _resolve_assignments(values, raw, custom_roles, problems)
     adopted_assignments = _match_adopted_assignments(values, assignments, problems)
     problems.extend(_cross_checks(values))
+    if not allow_placeholders:
+        problems.extend(_placeholder_scopes(assignments, custom_roles, raw))
+    if isinstance(coder_values, Mapping) and isinstance(values.get("chart"), str):
+        account = workload_identity.service_account_name(coder_values, values["chart"])
+        if _dns_subdomain(account) is not None:
+            problems.append(
+                Problem(
+                    SETTINGS_BY_ARG["coder_values"],
+                    raw.get("coder_values", ""),
+                    f"free of an invalid coder.serviceAccount.name ({account!r} is not a "
+                    "DNS-1123 subdomain)",
+                    _EXAMPLES["coderValuesFile"],
+                    fix=f"edit {raw.get('coder_values') or 'your values'} as described above",
+                )
+            )
 
     if problems:
         raise ConfigError(problems, source, stack)
@@ -1000,8 +1015,40 @@ def _resolve_assignments(
                 )
             )
             continue
+        problem = _assignment_problem(parsed, found, custom_roles, values)
+        if problem:
+            problems.append(Problem(setting, text, problem, _EXAMPLES.get(setting.key, "")))
+            continue
         found.append(parsed)
     return found
+
+
+def _assignment_problem(
+    spec: rbac.AssignmentSpec,
+    earlier: Sequence[rbac.AssignmentSpec],
+    custom_roles: Sequence[rbac.CustomRole],
+    values: Mapping[str, Any],
+) -> str:
+    """Return what is wrong with an assignment beside its syntax, or an empty string."""
+    subscription = values.get("subscription_id")
+    scope_id = spec.scope.id if spec.scope else f"/subscriptions/{subscription}"
+    if spec.key in {other.key for other in earlier}:
+        return "listed once; this role and scope appear twice"
+    if not spec.custom_role:
+        return ""
+    role = next(role for role in custom_roles if role.name == spec.custom_role)
+    if role.grants_access and not values.get("allow_privileged_roles"):
+        return (
+            f"a role without Microsoft.Authorization/roleAssignments/write, but custom role "
+            f"{role.name!r} may write role assignments and so grant itself any access. Narrow "
+            "its actions, or set allowPrivilegedRoles to true if this is intended"
+        )
+    if isinstance(subscription, str) and not role.allows_scope(scope_id):
+        return (
+            f"a scope within the assignableScopes of custom role {role.name!r} "
+            f"({', '.join(role.assignable_scopes)}); Azure rejects an assignment outside them"
+        )
+    return ""
 
 
 def _match_adopted_assignments(
@@ -1013,10 +1060,22 @@ def _match_adopted_assignments(
     setting = SETTINGS_BY_ARG["adopt_role_assignment_ids"]
     subscription = values.get("subscription_id")
     adopted: dict[int, str] = {}
+    seen: set[str] = set()
     for assignment_id in values.get("adopt_role_assignment_ids") or []:
         parsed = roles.parse_assignment_id(assignment_id)
         if parsed is None:
             continue
+        if assignment_id.lower() in seen:
+            problems.append(
+                Problem(
+                    setting,
+                    assignment_id,
+                    "listed once; one role assignment can be imported by one resource only",
+                    _EXAMPLES["adoptRoleAssignmentIds"],
+                )
+            )
+            continue
+        seen.add(assignment_id.lower())
         scope, name = parsed
         matches = [
             index
@@ -1037,6 +1096,41 @@ def _match_adopted_assignments(
             continue
         adopted[matches[0]] = name
     return adopted
+
+
+def _placeholder_scopes(
+    assignments: Sequence[rbac.AssignmentSpec],
+    custom_roles: Sequence[rbac.CustomRole],
+    raw: Mapping[str, Any],
+) -> list[Problem]:
+    """Reject the sample files' all-zero subscription inside scopes, as for subscriptionId."""
+    placeholder = f"/subscriptions/{roles.PLACEHOLDER_GUID}"
+    problems: list[Problem] = []
+    for spec in assignments:
+        if spec.scope is not None and spec.scope.id.lower().startswith(placeholder):
+            problems.append(
+                Problem(
+                    SETTINGS_BY_ARG["role_assignments"],
+                    spec.text,
+                    "a scope in your real subscription; the all-zero GUID is a placeholder",
+                    _EXAMPLES["roleAssignments"],
+                )
+            )
+    for role in custom_roles:
+        if any(scope.lower().startswith(placeholder) for scope in role.assignable_scopes):
+            source = raw.get("custom_roles")
+            problems.append(
+                Problem(
+                    SETTINGS_BY_ARG["custom_roles"],
+                    source if isinstance(source, str) else "<custom roles>",
+                    f"custom roles scoped to your real subscription; role {role.name!r} still "
+                    "has the placeholder all-zero GUID in assignableScopes",
+                    _EXAMPLES["customRolesFile"],
+                    fix=f"edit {source if isinstance(source, str) else 'the roles'} and replace "
+                    "the placeholder",
+                )
+            )
+    return problems
 
 
 def _cross_checks(values: Mapping[str, Any]) -> list[Problem]:

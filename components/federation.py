@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime
 import functools
 import hashlib
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypedDict
@@ -200,7 +199,8 @@ class CoderAzureFederation(pulumi.ComponentResource):
             owners=owners,
             opts=pulumi.ResourceOptions.merge(
                 identity,
-                _adopt(settings.adopt_service_principal_object_id, "/servicePrincipals/"),
+                # pulumi-azuread imports a service principal by its bare object ID.
+                _adopt(settings.adopt_service_principal_object_id, ""),
             ),
         )
         tenant_id = service_principal.application_tenant_id
@@ -234,7 +234,7 @@ class CoderAzureFederation(pulumi.ComponentResource):
             # to read the new bundle by then.
             wait = MountRefreshWait(
                 f"{name}-mount-refresh",
-                bundle_sha256=material.bundle.bundle_sha256,
+                certificate_sha256=material.certificate.cert_pem.apply(_sha256_text),
                 seconds=settings.mount_refresh_seconds,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=secrets.resources),
             )
@@ -427,7 +427,7 @@ class CoderAzureFederation(pulumi.ComponentResource):
         identity = self._identity_options()
         definitions = {
             role.name: rbac.declare_custom_role(
-                f"{name}-custom-role-{_slug(role.name)}", role, identity
+                f"{name}-custom-role-{rbac.slug(role.name)}", role, identity
             )
             for role in settings.custom_roles
         }
@@ -655,6 +655,10 @@ def _adopt_release(settings: FederationSettings) -> pulumi.ResourceOptions:
     )
 
 
+def _sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _assignment_name_of(parts: list[str], role_guid: str) -> str:
     return roles.assignment_name(parts[0], parts[1], role_guid)
 
@@ -666,10 +670,6 @@ def _assignment_key(role_guid: str, spec: rbac.AssignmentSpec) -> str:
     """
     scope = spec.scope.id.lower() if spec.scope else "subscription"
     return hashlib.sha256(f"{role_guid}|{scope}".encode()).hexdigest()[:8]
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
 
 
 def certificate_not_after(certificate_pem: str) -> str:

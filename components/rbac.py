@@ -9,6 +9,8 @@ configuration allows them explicitly.
 
 from __future__ import annotations
 
+import fnmatch
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +43,35 @@ class CustomRole:
     not_data_actions: tuple[str, ...] = ()
     assignable_scopes: tuple[str, ...] = ()
 
+    @property
+    def grants_access(self) -> bool:
+        """Tell whether the role may write role assignments, as Owner can."""
+        allowed = any(_action_matches(pattern, ASSIGNMENT_WRITE) for pattern in self.actions)
+        denied = any(_action_matches(pattern, ASSIGNMENT_WRITE) for pattern in self.not_actions)
+        return allowed and not denied
+
+    def allows_scope(self, scope_id: str) -> bool:
+        """Tell whether the role may be assigned on a scope: one of its scopes or below one."""
+        folded = scope_id.rstrip("/").lower()
+        for assignable in self.assignable_scopes:
+            base = assignable.rstrip("/").lower()
+            if folded == base or folded.startswith(base + "/"):
+                return True
+        return False
+
+
+ASSIGNMENT_WRITE = "Microsoft.Authorization/roleAssignments/write"
+
+
+def _action_matches(pattern: str, action: str) -> bool:
+    """Match an Azure RBAC action pattern, where `*` stands for any text, ignoring case."""
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def slug(text: str) -> str:
+    """Return the form of a custom role name used in resource names."""
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40]
+
 
 @dataclass(frozen=True)
 class AssignmentSpec:
@@ -53,6 +84,13 @@ class AssignmentSpec:
     """Name of a custom role defined by this component; empty otherwise."""
     scope: roles.Scope | None = None
     """None means the whole subscription given by subscription_id."""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """Return what identifies the assignment: the role and the scope, folded to lower case."""
+        role = f"custom:{slug(self.custom_role)}" if self.custom_role else self.role_guid.lower()
+        scope = self.scope.id.rstrip("/").lower() if self.scope else ""
+        return role, scope
 
     @property
     def privileged_name(self) -> str:
@@ -133,8 +171,12 @@ def parse_custom_roles(document: Any) -> tuple[list[CustomRole], list[str]]:
         for scope in lists["assignableScopes"]:
             if roles.parse_scope(scope) is None:
                 problems.append(f"role {name!r}: assignable scope {scope!r} is not a resource ID")
-        if any(role.name == name for role in found):
-            problems.append(f"role {name!r} is defined twice")
+        if any(slug(role.name) == slug(name) for role in found):
+            problems.append(
+                f"role {name!r} is defined twice, or its name differs from another's only in "
+                "letter case or punctuation"
+            )
+            continue
         found.append(
             CustomRole(
                 name=name,

@@ -3,8 +3,9 @@
 A certificate renewal replaces the key credential in Entra ID create-before-delete, so the new
 credential is registered before the old one goes. The engine deletes replaced resources at the
 end of an update, but the kubelet refreshes a mounted secret only on its next sync, up to about
-a minute later. `MountRefreshWait` closes that gap: it sleeps after the bundle changes, so the
-old credential is deleted only after the pods can see the new bundle.
+a minute later. `MountRefreshWait` closes that gap: it sleeps after the certificate changes, so
+the old credential is deleted only after the pods can see the new bundle. A password rotation
+alone replaces no credential, so it does not wait, and the pods restart sooner.
 """
 
 from __future__ import annotations
@@ -43,11 +44,16 @@ def password_fingerprint(password: str) -> str:
     return hashlib.sha256(b"coder-azure-federation/password\0" + password.encode()).hexdigest()
 
 
+def utc_now() -> datetime.datetime:
+    """Return the current time in UTC. Tests replace this function to move the clock."""
+    return datetime.datetime.now(datetime.UTC)
+
+
 def renewal_state(
     validity_end_time: str, renewal_window_days: int, now: datetime.datetime | None = None
 ) -> str:
     """Return `expired`, `renewal-due` or `valid` for a certificate's end time (RFC 3339)."""
-    moment = now or datetime.datetime.now(datetime.UTC)
+    moment = now or utc_now()
     end = parse_rfc3339(validity_end_time)
     if moment >= end:
         return "expired"
@@ -63,44 +69,44 @@ def parse_rfc3339(text: str) -> datetime.datetime:
 
 
 class MountRefreshWaitProvider(dynamic.ResourceProvider):
-    """Dynamic provider that sleeps when the bundle it watches has changed."""
+    """Dynamic provider that sleeps when the certificate it watches has changed."""
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         # Nothing is mounted yet on the first run, so there is nothing to wait for.
-        return dynamic.CreateResult(id_=str(props["bundle_sha256"])[:32], outs=dict(props))
+        return dynamic.CreateResult(id_=str(props["certificate_sha256"])[:32], outs=dict(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changed = olds.get("bundle_sha256") != news.get("bundle_sha256") or olds.get(
+        changed = olds.get("certificate_sha256") != news.get("certificate_sha256") or olds.get(
             "seconds"
         ) != news.get("seconds")
         return dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        if olds.get("bundle_sha256") != news.get("bundle_sha256"):
+        if olds.get("certificate_sha256") != news.get("certificate_sha256"):
             time.sleep(min(int(news["seconds"]), MAX_MOUNT_REFRESH_SECONDS))
         return dynamic.UpdateResult(outs=dict(news))
 
 
 class MountRefreshWait(dynamic.Resource, module="rotation", name="MountRefreshWait"):
-    """Waits after the bundle secret changes, before the update goes on and ends.
+    """Waits after the certificate in the bundle secret changes, before the update goes on.
 
     NOTE: Pulumi's Python dynamic provider host loads the provider by importing this module
     (`components.rotation`) from the project directory.
     """
 
-    bundle_sha256: pulumi.Output[str]
+    certificate_sha256: pulumi.Output[str]
     seconds: pulumi.Output[int]
 
     def __init__(
         self,
         resource_name: str,
-        bundle_sha256: pulumi.Input[str],
+        certificate_sha256: pulumi.Input[str],
         seconds: int,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
             MountRefreshWaitProvider(),
             resource_name,
-            {"bundle_sha256": bundle_sha256, "seconds": seconds},
+            {"certificate_sha256": certificate_sha256, "seconds": seconds},
             opts,
         )

@@ -87,7 +87,10 @@ class CredentialSecrets:
                 data=content,
                 opts=pulumi.ResourceOptions.merge(opts, secret_opts),
             )
-            if purpose in self.ROTATING:
+            # While a hand-built setup is adopted, its secrets keep their content: the running pods
+            # read the old password at start, so a new bundle would lock them out until the next
+            # run restarts them.
+            if purpose in self.ROTATING and not settings.adopt_secrets:
                 self.patches[purpose] = kubernetes.core.v1.SecretPatch(
                     f"{resource_name}-content",
                     metadata=kubernetes.meta.v1.ObjectMetaPatchArgs(

@@ -922,6 +922,11 @@ def deploy(
     def run() -> None:
         holder["result"] = program()
 
+    # The component judges renewal by the clock too, so it reads the mocks' time.
+    from components import rotation
+
+    wall_clock = rotation.utc_now
+    rotation.utc_now = lambda: mocks.now  # type: ignore[assignment]
     try:
         _sync_await(run_pulumi_func(run))
     except Exception as error:
@@ -930,6 +935,8 @@ def deploy(
             mocks=mocks, monitor=monitor, logs=handler.records, exports={}
         )
         raise
+    finally:
+        rotation.utc_now = wall_clock  # type: ignore[assignment]
 
     mocks.finish()
     root = pulumi.runtime.settings.get_root_resource()
