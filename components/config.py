@@ -21,8 +21,8 @@ from typing import Any, Literal
 import pulumi
 import yaml
 
-from components import helm_values, rbac, roles, rotation, workload_identity
-from components.pkcs12 import PROFILES
+from . import helm_values, rbac, roles, rotation, workload_identity
+from .pkcs12 import PROFILES
 
 PROJECT = "coder-azure-federation"
 
@@ -309,7 +309,8 @@ SETTINGS: tuple[Setting, ...] = (
         "array",
         [],
         "Resource IDs of existing role assignments to import, each matched to the configured "
-        "assignment with the same scope.",
+        "assignment with the same scope. Keep them set for the life of the stack: removing one "
+        "renames the assignment, and Azure rejects the replacement while the old one exists.",
     ),
     Setting(
         "adoptSecrets",
@@ -1077,6 +1078,19 @@ def _match_adopted_assignments(
             continue
         seen.add(assignment_id.lower())
         scope, name = parsed
+        if isinstance(subscription, pulumi.Output) and any(
+            spec.scope is None for spec in assignments
+        ):
+            problems.append(
+                Problem(
+                    setting,
+                    assignment_id,
+                    "used with a subscription_id that is a plain value, or with assignments "
+                    "that name their scope, because an output is not known when the program runs",
+                    _EXAMPLES["adoptRoleAssignmentIds"],
+                )
+            )
+            break
         matches = [
             index
             for index, spec in enumerate(assignments)
@@ -1150,6 +1164,17 @@ def _cross_checks(values: Mapping[str, Any]) -> list[Problem]:
                 window,
                 f"less than certificateValidityDays ({validity}), or every run would renew",
                 min(30, max(validity - 1, 1)),
+            )
+        )
+    if values.get("create_namespace") and (
+        values.get("adopt_secrets") or values.get("adopt_release")
+    ):
+        problems.append(
+            Problem(
+                SETTINGS_BY_ARG["create_namespace"],
+                True,
+                "false when adopting secrets or a release, whose namespace exists already",
+                False,
             )
         )
     if values.get("auth_mode") == "workloadIdentity":

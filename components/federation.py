@@ -7,14 +7,12 @@ application's credential. Then custom roles and role assignments for the service
 Last come the Kubernetes secrets and the Helm release that reads them.
 """
 
-from __future__ import annotations
-
 import datetime
 import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 import pulumi
 import pulumi_azuread as azuread
@@ -25,15 +23,24 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pulumi_azure_native import authorization
 
-from components import helm_values, rbac, roles, rotation, workload_identity
-from components.config import FederationSettings, resolve
-from components.pkcs12 import Pkcs12Bundle
-from components.rotation import MountRefreshWait
-from components.secrets import CredentialSecrets, metadata_name
+from . import helm_values, rbac, roles, rotation, workload_identity
+from .config import FederationSettings, resolve
+from .pkcs12 import Pkcs12Bundle
+from .rotation import MountRefreshWait
+from .secrets import CredentialSecrets, metadata_name
 
 BUNDLE_PASSWORD_LENGTH = 32
 # Usages of a certificate that signs client assertions for Entra ID.
 CERTIFICATE_USES = ["client_auth", "digital_signature", "key_encipherment"]
+
+
+@dataclass(frozen=True)
+class _CertificateMaterial:
+    key: tls.PrivateKey
+    certificate: tls.SelfSignedCert
+    password: random.RandomPassword
+    bundle: Pkcs12Bundle
+    not_after: pulumi.Output[str]
 
 
 class CoderAzureFederationArgs(TypedDict, total=False):
@@ -46,7 +53,7 @@ class CoderAzureFederationArgs(TypedDict, total=False):
     shapes the resource graph, so it must be a plain value when the program runs.
     """
 
-    subscription_id: pulumi.Input[str]
+    subscription_id: Required[pulumi.Input[str]]
     """Azure subscription ID that Coder's provisioners deploy into."""
     application_display_name: pulumi.Input[str]
     """Display name of the Entra ID application. Default: `coder-azure-federation-<stack>`."""
@@ -92,7 +99,7 @@ class CoderAzureFederationArgs(TypedDict, total=False):
     """Directory where the bundle is mounted in the Coder container. Default: `/home/coder/az`."""
     release_name: pulumi.Input[str]
     """Name of the Helm release. Default: the chart's name."""
-    chart_version: pulumi.Input[str]
+    chart_version: Required[pulumi.Input[str]]
     """Exact version of the `coder` chart."""
     chart_repository: pulumi.Input[str]
     """Helm repository of the chart. Default: `https://helm.coder.com/v2`."""
@@ -235,6 +242,7 @@ class CoderAzureFederation(pulumi.ComponentResource):
             wait = MountRefreshWait(
                 f"{name}-mount-refresh",
                 certificate_sha256=material.certificate.cert_pem.apply(_sha256_text),
+                password_fingerprint=material.password.result.apply(rotation.password_fingerprint),
                 seconds=settings.mount_refresh_seconds,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=secrets.resources),
             )
@@ -597,15 +605,6 @@ class CoderAzureFederation(pulumi.ComponentResource):
         return helm_values.merge_values(
             settings.coder_values, env=env, volumes=volumes, volume_mounts=mounts, extra=extra
         )
-
-
-@dataclass(frozen=True)
-class _CertificateMaterial:
-    key: tls.PrivateKey
-    certificate: tls.SelfSignedCert
-    password: random.RandomPassword
-    bundle: Pkcs12Bundle
-    not_after: pulumi.Output[str]
 
 
 def env_sources(settings: FederationSettings) -> dict[str, str]:

@@ -58,7 +58,7 @@ def owned_values(
 ) -> OwnedValues:
     """Return what the component sets in the chart values for an authentication mode."""
     # Imported here because workload_identity builds on this module's names.
-    from components import rotation, workload_identity
+    from . import rotation, workload_identity
 
     annotations = (rotation.CHECKSUM_ANNOTATION,)
     if auth_mode == "certificate":

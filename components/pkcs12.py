@@ -142,9 +142,11 @@ class Pkcs12BundleProvider(dynamic.ResourceProvider):
 class Pkcs12Bundle(dynamic.Resource, module="pkcs12", name="Bundle"):
     """A PKCS#12 bundle stored as a secret in state and rebuilt only when its inputs change.
 
-    NOTE: Pulumi's Python dynamic provider host loads the provider by importing this module
-    (`components.pkcs12`) from the project directory, so the module must stay importable from
-    there and must not declare resources when imported.
+    NOTE: The provider is pickled by reference to this module, and Pulumi's Python dynamic
+    provider host loads it by importing the module under the name the program used: in this
+    repository `components.pkcs12`, found from the project directory; installed as a package
+    `coder_azure_federation.pkcs12`, found in the virtualenv's site-packages. The module must
+    stay importable under that name and must not declare resources when imported.
     """
 
     pfx_base64: pulumi.Output[str]

@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import authorization
 
-from components import roles
+from . import roles
 
 PRIVILEGED_ROLES = {
     roles.BUILT_IN_ROLES["Owner"]: "Owner",

@@ -76,13 +76,18 @@ class MountRefreshWaitProvider(dynamic.ResourceProvider):
         return dynamic.CreateResult(id_=str(props["certificate_sha256"])[:32], outs=dict(props))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.DiffResult:
-        changed = olds.get("certificate_sha256") != news.get("certificate_sha256") or olds.get(
-            "seconds"
-        ) != news.get("seconds")
+        changed = any(
+            olds.get(field) != news.get(field)
+            for field in ("certificate_sha256", "password_fingerprint", "seconds")
+        )
         return dynamic.DiffResult(changes=changed, replaces=[], delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:
-        if olds.get("certificate_sha256") != news.get("certificate_sha256"):
+        certificate_changed = olds.get("certificate_sha256") != news.get("certificate_sha256")
+        # With a new password too, every pod restarts and cannot open the new bundle until it
+        # does, so waiting would only prolong that gap.
+        password_changed = olds.get("password_fingerprint") != news.get("password_fingerprint")
+        if certificate_changed and not password_changed:
             time.sleep(min(int(news["seconds"]), MAX_MOUNT_REFRESH_SECONDS))
         return dynamic.UpdateResult(outs=dict(news))
 
@@ -91,22 +96,29 @@ class MountRefreshWait(dynamic.Resource, module="rotation", name="MountRefreshWa
     """Waits after the certificate in the bundle secret changes, before the update goes on.
 
     NOTE: Pulumi's Python dynamic provider host loads the provider by importing this module
-    (`components.rotation`) from the project directory.
+    under the name the program used: `components.rotation` from the project directory in this
+    repository, `coder_azure_federation.rotation` from site-packages when installed.
     """
 
     certificate_sha256: pulumi.Output[str]
+    password_fingerprint: pulumi.Output[str]
     seconds: pulumi.Output[int]
 
     def __init__(
         self,
         resource_name: str,
         certificate_sha256: pulumi.Input[str],
+        password_fingerprint: pulumi.Input[str],
         seconds: int,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(
             MountRefreshWaitProvider(),
             resource_name,
-            {"certificate_sha256": certificate_sha256, "seconds": seconds},
+            {
+                "certificate_sha256": certificate_sha256,
+                "password_fingerprint": pulumi.Output.secret(password_fingerprint),
+                "seconds": seconds,
+            },
             opts,
         )

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components.config import FederationSettings
+from .config import FederationSettings
 
 LABELS = {
     "app.kubernetes.io/managed-by": "pulumi",
@@ -74,9 +74,10 @@ class CredentialSecrets:
             secret_opts = pulumi.ResourceOptions(ignore_changes=ignore)
             if settings.adopt_secrets:
                 # An adopted secret keeps its content until the patch below replaces it.
+                # Labels too: a secret made with kubectl has none, and an import must match.
                 secret_opts = pulumi.ResourceOptions(
                     import_=f"{settings.namespace}/{secret_name}",
-                    ignore_changes=["data", "stringData"],
+                    ignore_changes=["data", "stringData", "metadata.labels"],
                 )
             self.secrets[purpose] = kubernetes.core.v1.Secret(
                 resource_name,

@@ -532,7 +532,8 @@ class FederationMocks(pulumi.runtime.Mocks):
         for owner in inputs.get("owners") or []:
             if not GUID.match(str(owner)):
                 self.reject(registration, f"owner {owner!r} is not an object ID")
-        object_id = str(uuid.uuid4())
+        # An imported application keeps the object ID it was imported by.
+        object_id = args.resource_id.rsplit("/", 1)[-1] if args.resource_id else str(uuid.uuid4())
         outputs = {
             **inputs,
             "id": f"/applications/{object_id}",
@@ -552,7 +553,7 @@ class FederationMocks(pulumi.runtime.Mocks):
         if application is None:
             self.reject(registration, f"clientId {inputs.get('clientId')!r} names no application")
             application = {"displayName": "", "objectId": ""}
-        object_id = str(uuid.uuid4())
+        object_id = args.resource_id.rsplit("/", 1)[-1] if args.resource_id else str(uuid.uuid4())
         outputs = {
             **inputs,
             "id": f"/servicePrincipals/{object_id}",
