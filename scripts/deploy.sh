@@ -42,7 +42,13 @@ if [ -z "${PULUMI_BACKEND_URL:-}" ]; then
   export PULUMI_BACKEND_URL="file://$PWD/.pulumi-state"
   echo "Using the local file state backend in .pulumi-state/ (set PULUMI_BACKEND_URL to change it)."
 fi
-if [[ "$PULUMI_BACKEND_URL" == file://* ]] \
+# A stack whose file names another secrets provider (Azure Key Vault, say) needs no passphrase.
+uses_passphrase=true
+if grep -Eq '^secretsprovider: *[a-z]' "Pulumi.$stack.yaml" \
+  && ! grep -Eq '^secretsprovider: *passphrase' "Pulumi.$stack.yaml"; then
+  uses_passphrase=false
+fi
+if [[ "$PULUMI_BACKEND_URL" == file://* ]] && [ "$uses_passphrase" = true ] \
   && [ -z "${PULUMI_CONFIG_PASSPHRASE+set}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
   echo "The file backend encrypts secrets with a passphrase. Set PULUMI_CONFIG_PASSPHRASE or" >&2
   echo "PULUMI_CONFIG_PASSPHRASE_FILE (keep it: the stack's secrets cannot be read without it)." >&2
