@@ -142,9 +142,9 @@ class Pkcs12BundleProvider(dynamic.ResourceProvider):
 class Pkcs12Bundle(dynamic.Resource, module="pkcs12", name="Bundle"):
     """A PKCS#12 bundle stored as a secret in state and rebuilt only when its inputs change.
 
-    NOTE: The provider is pickled by reference to this module, and Pulumi's Python dynamic
-    provider host loads it by importing the module under the name the program used: in this
-    repository `components.pkcs12`, found from the project directory; installed as a package
+    NOTE: The provider is pickled by reference to this module. Pulumi's Python dynamic provider
+    host loads it by importing the module under the name the program used. In this repository
+    that is `components.pkcs12`, found from the project directory. Installed as a package, it is
     `coder_azure_federation.pkcs12`, found in the virtualenv's site-packages. The module must
     stay importable under that name and must not declare resources when imported.
     """
