@@ -71,9 +71,28 @@ FEDERATED_CREDENTIAL = (
     "azuread:index/applicationFederatedIdentityCredential:ApplicationFederatedIdentityCredential"
 )
 MOUNT_REFRESH_WAIT = "pulumi-python:dynamic/rotation:MountRefreshWait"
-DYNAMIC_TYPES = (BUNDLE, MOUNT_REFRESH_WAIT)
-RELEASE = "kubernetes:helm.sh/v3:Release"
 COMPONENT = "coder-azure-federation:index:CoderAzureFederation"
+DYNAMIC_TYPES = (BUNDLE, MOUNT_REFRESH_WAIT)
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+CERTIFICATE_GRAPH_TYPES = {
+    COMPONENT: 1,
+    TLS_KEY: 1,
+    TLS_CERT: 1,
+    RANDOM_PASSWORD: 1,
+    BUNDLE: 1,
+    APPLICATION: 1,
+    SERVICE_PRINCIPAL: 1,
+    CREDENTIAL: 1,
+    ROLE_ASSIGNMENT: 1,
+    SECRET: 5,
+    SECRET_PATCH: 2,
+    MOUNT_REFRESH_WAIT: 1,
+    RELEASE: 1,
+}
+"""Resource types, with counts, of a certificate-mode graph with one role and no namespace."""
 
 
 def is_secret_wrapped(value: Any) -> bool:

@@ -21,20 +21,12 @@ from components.config import PROJECT, REQUIRED, SETTINGS, ConfigError
 from components.roles import PLACEHOLDER_GUID
 from tests.mocks import (
     APPLICATION,
-    BUNDLE,
-    COMPONENT,
-    CREDENTIAL,
-    MOUNT_REFRESH_WAIT,
+    CERTIFICATE_GRAPH_TYPES,
     NAMESPACE,
-    RANDOM_PASSWORD,
     RELEASE,
     ROLE_ASSIGNMENT,
     ROLE_DEFINITION,
-    SECRET,
-    SECRET_PATCH,
     SERVICE_PRINCIPAL,
-    TLS_CERT,
-    TLS_KEY,
     Deployment,
     deploy,
     run_main,
@@ -49,21 +41,7 @@ REAL_SUBSCRIPTION_ID = "6c1f0e2a-94b7-4d35-a8e1-2f7b9c0d4e63"
 PLACEHOLDER_GROUP = f"/subscriptions/{PLACEHOLDER_GUID}/resourceGroups/coder-workspaces"
 
 # The graph every certificate-mode stack builds, before the per-environment parts.
-COMMON_TYPES = {
-    COMPONENT: 1,
-    TLS_KEY: 1,
-    TLS_CERT: 1,
-    RANDOM_PASSWORD: 1,
-    BUNDLE: 1,
-    APPLICATION: 1,
-    SERVICE_PRINCIPAL: 1,
-    CREDENTIAL: 1,
-    ROLE_ASSIGNMENT: 1,
-    SECRET: 5,
-    SECRET_PATCH: 2,
-    MOUNT_REFRESH_WAIT: 1,
-    RELEASE: 1,
-}
+COMMON_TYPES = CERTIFICATE_GRAPH_TYPES
 EXPECTED_TYPES = {
     # Dev creates its namespace and assigns the built-in Contributor role.
     "dev": {**COMMON_TYPES, NAMESPACE: 1},

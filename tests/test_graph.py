@@ -23,6 +23,7 @@ from components import CoderAzureFederation, roles
 from tests.mocks import (
     APPLICATION,
     BUNDLE,
+    CERTIFICATE_GRAPH_TYPES,
     COMPONENT,
     CREDENTIAL,
     MOUNT_REFRESH_WAIT,
@@ -70,23 +71,7 @@ CHILD_TYPES = {
 # Role assignments are named `<component>-role-<8 hex digits>`, from their role and scope.
 ROLE_ASSIGNMENT_NAME = re.compile(r"^coder-east-role-[0-9a-f]{8}$")
 
-TYPES_WITHOUT_NAMESPACE = Counter(
-    {
-        COMPONENT: 1,
-        TLS_KEY: 1,
-        TLS_CERT: 1,
-        RANDOM_PASSWORD: 1,
-        BUNDLE: 1,
-        APPLICATION: 1,
-        SERVICE_PRINCIPAL: 1,
-        CREDENTIAL: 1,
-        ROLE_ASSIGNMENT: 1,
-        SECRET: 5,
-        SECRET_PATCH: 2,
-        MOUNT_REFRESH_WAIT: 1,
-        RELEASE: 1,
-    }
-)
+TYPES_WITHOUT_NAMESPACE = Counter(CERTIFICATE_GRAPH_TYPES)
 
 CERTIFICATE_SUBJECT = "/CN=myclientcertificate/O=MyCompany, Inc./ST=CA/C=US"
 

@@ -7,20 +7,8 @@ import re
 import pytest
 
 from tests.mocks import (
-    APPLICATION,
-    BUNDLE,
-    COMPONENT,
-    CREDENTIAL,
-    MOUNT_REFRESH_WAIT,
+    CERTIFICATE_GRAPH_TYPES,
     NAMESPACE,
-    RANDOM_PASSWORD,
-    RELEASE,
-    ROLE_ASSIGNMENT,
-    SECRET,
-    SECRET_PATCH,
-    SERVICE_PRINCIPAL,
-    TLS_CERT,
-    TLS_KEY,
     Deployment,
     deploy,
     run_main,
@@ -30,22 +18,7 @@ from tests.mocks import (
 SUBSCRIPTION_ID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-EXPECTED_TYPES = {
-    COMPONENT: 1,
-    TLS_KEY: 1,
-    TLS_CERT: 1,
-    RANDOM_PASSWORD: 1,
-    BUNDLE: 1,
-    APPLICATION: 1,
-    SERVICE_PRINCIPAL: 1,
-    CREDENTIAL: 1,
-    ROLE_ASSIGNMENT: 1,
-    NAMESPACE: 1,
-    SECRET: 5,
-    SECRET_PATCH: 2,
-    MOUNT_REFRESH_WAIT: 1,
-    RELEASE: 1,
-}
+EXPECTED_TYPES = {**CERTIFICATE_GRAPH_TYPES, NAMESPACE: 1}
 EXPORTS = {
     "clientId",
     "tenantId",
