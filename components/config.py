@@ -383,7 +383,7 @@ def _show(value: Any) -> str:
 
 
 def _shell_word(text: str) -> str:
-    """Quote a value for a POSIX shell when it holds anything but plain word characters."""
+    """Quote a value for a POSIX shell unless it has only plain word characters."""
     if text and re.match(r"^[\w.:@%+=-]+$", text):
         return text
     return "'" + text.replace("'", "'\\''") + "'"

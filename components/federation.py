@@ -642,9 +642,9 @@ def _adopt(object_id: str, prefix: str) -> pulumi.ResourceOptions:
 def _adopt_release(settings: FederationSettings) -> pulumi.ResourceOptions:
     """Import the Helm release when adopting it. Its values differ until the next run.
 
-    The values of a release installed by hand are not the component's, and an import whose
-    inputs differ from the live state fails, so the first run imports it with its values
-    ignored; the next run, without adoptRelease, updates them.
+    A release installed by hand has other values than the component's, and an import whose
+    inputs differ from the live state fails. So the first run imports it with its values
+    ignored, and the next run, without adoptRelease, updates them.
     """
     if not settings.adopt_release:
         return pulumi.ResourceOptions()

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 VOLUME_NAME = "azure-client-cert"
-"""Name of the pod volume that holds the bundle, as in Coder's guide."""
+"""Name of the pod volume that contains the bundle, as in Coder's guide."""
 
 ENV_CLIENT_ID = "ARM_CLIENT_ID"
 ENV_TENANT_ID = "ARM_TENANT_ID"

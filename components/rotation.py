@@ -39,7 +39,7 @@ def password_fingerprint(password: str) -> str:
     """Return a digest that changes with the bundle password and does not reveal it.
 
     The password is 32 random letters and digits (about 190 bits), so its SHA-256 cannot be
-    reversed; the checksum it feeds is public in the Helm values.
+    reversed. That matters because the checksum it feeds is public in the Helm values.
     """
     return hashlib.sha256(b"coder-azure-federation/password\0" + password.encode()).hexdigest()
 

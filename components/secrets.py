@@ -3,9 +3,9 @@
 pulumi-kubernetes replaces a Secret whose data changes unless its provider sets
 `enableSecretMutable`, and a replacement of a Secret with a fixed name deletes it before
 creating it again. A pod would then briefly find no bundle. The component does not own the
-provider, so it does not rely on that flag: each secret that rotates (the bundle and its
-password) is created once as a Secret whose data Pulumi then ignores, and its content is kept
-by a SecretPatch. Patch resources are always updated in place by server-side apply, so the
+provider, so it does not rely on that flag. Each secret that rotates (the bundle and its
+password) is created once as a Secret whose data Pulumi then ignores. A SecretPatch keeps its
+content up to date. Patch resources are always updated in place by server-side apply, so the
 secret is never deleted or emptied while a rotation runs.
 """
 
