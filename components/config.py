@@ -11,6 +11,7 @@ declared.
 
 from __future__ import annotations
 
+import difflib
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -347,6 +348,10 @@ AUTH_MODES = ("certificate", "workloadIdentity")
 MAX_VALIDITY_DAYS = 3650
 
 
+CONFIG_COMMAND = "{config}"
+"""Stands in a Problem's fix for the `pulumi config` command of the stack being checked."""
+
+
 @dataclass(frozen=True)
 class Problem:
     """One invalid value: where it is, what it was, what is accepted and an example fix."""
@@ -368,7 +373,9 @@ class ConfigError(pulumi.RunError):
 
     def __init__(self, problems: Sequence[Problem], source: Source, stack: str = "") -> None:
         order = {setting.key: index for index, setting in enumerate(SETTINGS)}
-        self.problems = sorted(problems, key=lambda problem: order[problem.setting.key])
+        self.problems = sorted(
+            problems, key=lambda problem: order.get(problem.setting.key, len(order))
+        )
         self.source = source
         self.stack = stack
         super().__init__(_format_problems(self.problems, source, stack))
@@ -389,14 +396,24 @@ def _shell_word(text: str) -> str:
     return "'" + text.replace("'", "'\\''") + "'"
 
 
+def _config_command(stack: str) -> str:
+    """Return how to run `pulumi config` for a stack: through the deploy script when it is known.
+
+    The script points the CLI at the project's state backend, as every command in the README.
+    """
+    if stack:
+        return f"./scripts/deploy.sh {_shell_word(stack)} config"
+    return "pulumi config"
+
+
 def _fix_command(setting: Setting, example: Any, stack: str = "") -> str:
     name = f"{PROJECT}:{setting.key}"
-    stack_flag = f" --stack {_shell_word(stack)}" if stack else ""
+    command = _config_command(stack)
     if isinstance(example, bool):
         example = str(example).lower()
     if setting.type == "array":
-        return f"pulumi config set{stack_flag} --path '{name}[0]' {_shell_word(str(example))}"
-    return f"pulumi config set{stack_flag} {name} {_shell_word(str(example))}"
+        return f"{command} set --path '{name}[0]' {_shell_word(str(example))}"
+    return f"{command} set {name} {_shell_word(str(example))}"
 
 
 def _format_problems(problems: Sequence[Problem], source: Source, stack: str = "") -> str:
@@ -411,8 +428,8 @@ def _format_problems(problems: Sequence[Problem], source: Source, stack: str = "
                 f"  - {PROJECT}:{problem.setting.key} is {_show(problem.value)}, but it must be "
                 f"{problem.accepted}."
             )
-            fix = problem.fix or _fix_command(problem.setting, problem.example, stack)
-            lines.append(f"    Fix: {fix}")
+            fix = problem.fix.replace(CONFIG_COMMAND, _config_command(stack))
+            lines.append(f"    Fix: {fix or _fix_command(problem.setting, problem.example, stack)}")
     else:
         lines = [f"Invalid CoderAzureFederation arguments ({len(problems)} problem(s)):"]
         for problem in problems:
@@ -977,7 +994,7 @@ def _resolve_assignments(
                         raw[other],
                         "unset when roleAssignments is set, because roleAssignments replaces it",
                         "",
-                        fix=f"pulumi config rm {PROJECT}:{SETTINGS_BY_ARG[other].key}",
+                        fix=f"{CONFIG_COMMAND} rm {PROJECT}:{SETTINGS_BY_ARG[other].key}",
                     )
                 )
         texts = list(values["role_assignments"])
@@ -1005,6 +1022,8 @@ def _resolve_assignments(
             )
             continue
         if parsed.privileged_name and not values.get("allow_privileged_roles"):
+            # The suggested fix keeps the scope: a bare role would cover the whole subscription.
+            narrower = f"Contributor@{parsed.scope.id}" if parsed.scope else "Contributor"
             problems.append(
                 Problem(
                     setting,
@@ -1012,7 +1031,7 @@ def _resolve_assignments(
                     f"a role other than {parsed.privileged_name}, which lets the provisioner "
                     "grant itself any access on its scope. Use a narrower role, or set "
                     "allowPrivilegedRoles to true if this is intended",
-                    "Contributor",
+                    narrower,
                 )
             )
             continue
@@ -1127,7 +1146,7 @@ def _placeholder_scopes(
                     SETTINGS_BY_ARG["role_assignments"],
                     spec.text,
                     "a scope in your real subscription; the all-zero GUID is a placeholder",
-                    _EXAMPLES["roleAssignments"],
+                    re.sub(roles.PLACEHOLDER_GUID, "<subscription GUID>", spec.text),
                 )
             )
     for role in custom_roles:
@@ -1140,8 +1159,9 @@ def _placeholder_scopes(
                     f"custom roles scoped to your real subscription; role {role.name!r} still "
                     "has the placeholder all-zero GUID in assignableScopes",
                     _EXAMPLES["customRolesFile"],
-                    fix=f"edit {source if isinstance(source, str) else 'the roles'} and replace "
-                    "the placeholder",
+                    fix=f"replace the placeholder in "
+                    f"{source if isinstance(source, str) else 'the roles'}, or point "
+                    "customRolesFile at your own copy with your scopes",
                 )
             )
     return problems
@@ -1184,7 +1204,7 @@ def _cross_checks(values: Mapping[str, Any]) -> list[Problem]:
                     SETTINGS_BY_ARG["workload_identity_issuer"],
                     values.get("workload_identity_issuer"),
                     "set with authMode workloadIdentity to the cluster's token issuer URL "
-                    "(on AKS: az aks show --query oidcIssuerProfile.issuerUrl)",
+                    "(on AKS: az aks show -g <group> -n <cluster> --query oidcIssuerProfile.issuerUrl)",
                     _EXAMPLES["workloadIdentityIssuer"],
                 )
             )
@@ -1250,6 +1270,7 @@ def load_config(config: pulumi.Config | None = None) -> dict[str, Any]:
     problems: list[Problem] = []
     raw: dict[str, Any] = {}
 
+    problems.extend(_unknown_keys())
     for setting in SETTINGS:
         text = config.get(setting.key)
         if text is None:
@@ -1274,6 +1295,31 @@ def load_config(config: pulumi.Config | None = None) -> dict[str, Any]:
         raise ConfigError(problems, "config", pulumi.get_stack())
     raw["coder_values"] = settings.coder_values
     return raw
+
+
+def _unknown_keys() -> list[Problem]:
+    """Report keys in this project's namespace that no setting declares, such as typos.
+
+    Without this check a mistyped key would be ignored and its default used silently.
+    """
+    known = [setting.key for setting in SETTINGS]
+    problems: list[Problem] = []
+    for full_key in sorted(pulumi.runtime.config.CONFIG.get()):
+        namespace, _, key = full_key.partition(":")
+        if namespace != PROJECT or key in known:
+            continue
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        problems.append(
+            Problem(
+                Setting(key, "string", "", ""),
+                "set",
+                f"one of the keys declared in Pulumi.yaml{hint}",
+                "",
+                fix=f"{CONFIG_COMMAND} rm {full_key}",
+            )
+        )
+    return problems
 
 
 def _parse_config_text(setting: Setting, text: str) -> Any:

@@ -28,6 +28,14 @@ source scripts/venv.sh
 ensure_venv .venv requirements.txt
 
 if ! command -v pulumi >/dev/null 2>&1; then
+  case "$1" in
+    up | preview | refresh) ;;
+    *)
+      echo "'pulumi $1' needs the Pulumi CLI, which is not on PATH, so nothing changed." >&2
+      echo "Install it (https://www.pulumi.com/docs/iac/download-install/), or edit Pulumi.$stack.yaml." >&2
+      exit 2
+      ;;
+  esac
   cat <<MESSAGE
 The Pulumi CLI is not on PATH, so nothing was deployed.
 Install it (https://www.pulumi.com/docs/iac/download-install/) and run this script again.
@@ -60,5 +68,14 @@ if [ -n "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ] && [ ! -r "$PULUMI_CONFIG_PASSPHR
   exit 2
 fi
 
-pulumi stack select --create "$stack" >/dev/null
+if ! pulumi stack select "$stack" >/dev/null 2>&1; then
+  if [ "$uses_passphrase" = false ]; then
+    # `stack select --create` would give the stack the passphrase provider instead.
+    provider=$(sed -n 's/^secretsprovider: *//p' "Pulumi.$stack.yaml")
+    echo "Stack $stack does not exist in $PULUMI_BACKEND_URL yet. Create it with its secrets" >&2
+    echo "provider first: pulumi stack init $stack --secrets-provider '$provider'" >&2
+    exit 2
+  fi
+  pulumi stack init "$stack" >/dev/null
+fi
 exec pulumi "$@" --stack "$stack"

@@ -94,18 +94,18 @@ def main(arguments: list[str]) -> int:
         return 2
     config = stack_config(stack_file)
 
+    try:
+        deployment = deploy(run_main, config=config, stack=stack, preview=True)
+    except ConfigError as error:
+        print(error)
+        return 2
+
     if command != "preview":
         try:
             deploy(run_main, config=config, stack=stack, preview=False)
         except ConfigError as error:
             print(f"'pulumi {command}' would stop before declaring anything:\n{error}\n")
             print("The plan below is what 'pulumi preview' shows with this configuration.\n")
-
-    try:
-        deployment = deploy(run_main, config=config, stack=stack, preview=True)
-    except ConfigError as error:
-        print(error)
-        return 2
 
     print(f"Offline plan for stack {stack}: {len(deployment.registrations)} resources to create")
     order = list(_SHOWN_INPUTS)

@@ -89,8 +89,8 @@ def rejected_deploy() -> RejectedDeploy:
 def fix_command(key: str, stack: str = "dev") -> str:
     """Return the start of the `pulumi config set` command that a message suggests for a key."""
     if SETTINGS_BY_KEY[key].type == "array":
-        return f"pulumi config set --stack {stack} --path '{PROJECT}:{key}[0]'"
-    return f"pulumi config set --stack {stack} {PROJECT}:{key} "
+        return f"./scripts/deploy.sh {stack} config set --path '{PROJECT}:{key}[0]'"
+    return f"./scripts/deploy.sh {stack} config set {PROJECT}:{key} "
 
 
 def traceback_names_in(message: str) -> list[str]:
@@ -305,7 +305,6 @@ def test_placeholder_passes_preview() -> None:
         mocks.SERVICE_PRINCIPAL,
         mocks.CREDENTIAL,
         mocks.ROLE_ASSIGNMENT,
-        mocks.NAMESPACE,
         mocks.RELEASE,
     }
     assert deployment.mocks.rejections == [], f"rejections: {deployment.mocks.rejections}"
@@ -523,3 +522,31 @@ def test_config_error_is_run_error() -> None:
     assert issubclass(ConfigError, pulumi.RunError), (
         "ConfigError must be a pulumi.RunError, or the CLI prints a Python traceback"
     )
+
+
+def test_unknown_key_rejected(rejected_deploy: RejectedDeploy) -> None:
+    """A mistyped key is an error, not a silently ignored setting with its default in force."""
+    config = stack_config(
+        DEV_STACK, {"subscriptionId": SUBSCRIPTION_ID, "certificateKeysize": "1024"}
+    )
+
+    rejection = rejected_deploy(run_main, config)
+
+    assert f"{PROJECT}:certificateKeysize" in rejection.message
+    assert "did you mean certificateKeySize?" in rejection.message
+    assert f"./scripts/deploy.sh dev config rm {PROJECT}:certificateKeysize" in rejection.message
+    assert rejection.registrations == []
+
+
+def test_privileged_fix_keeps_scope(rejected_deploy: RejectedDeploy) -> None:
+    """The suggested replacement for Owner on a resource group stays on that resource group."""
+    group = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/coder-workspaces"
+    config = stack_config(
+        DEV_STACK,
+        {"subscriptionId": SUBSCRIPTION_ID, "roleAssignments": json.dumps([f"Owner@{group}"])},
+    )
+    config.pop(f"{PROJECT}:role")
+
+    rejection = rejected_deploy(run_main, config)
+
+    assert f"Contributor@{group}" in rejection.message

@@ -18,7 +18,7 @@ from tests.mocks import (
 SUBSCRIPTION_ID = "3f2504e0-4f89-41d3-9a0c-0305e82c3301"
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
-EXPECTED_TYPES = {**CERTIFICATE_GRAPH_TYPES, NAMESPACE: 1}
+EXPECTED_TYPES = dict(CERTIFICATE_GRAPH_TYPES)
 EXPORTS = {
     "clientId",
     "tenantId",

@@ -22,7 +22,7 @@ def run_plan(*arguments: str) -> subprocess.CompletedProcess[str]:
 def test_plan_lists_whole_graph() -> None:
     result = run_plan("dev")
     assert result.returncode == 0, result.stderr[-2000:]
-    assert "19 resources to create" in result.stdout
+    assert "18 resources to create" in result.stdout
     assert "coder-azure-release" in result.stdout
     assert "ARM_CLIENT_CERTIFICATE_PATH" in result.stdout, "the plan hides the Helm values"
 

@@ -531,7 +531,7 @@ def test_role_with_assignments_in_config() -> None:
     error = rejected_config(config)
     assert problem_keys(error) == ["role"]
     message = str(error)
-    assert f"pulumi config rm {PROJECT}:role" in message
+    assert f"./scripts/deploy.sh dev config rm {PROJECT}:role" in message
     assert "roleAssignments" in message
 
 
