@@ -1203,8 +1203,8 @@ def _cross_checks(values: Mapping[str, Any]) -> list[Problem]:
                 Problem(
                     SETTINGS_BY_ARG["workload_identity_issuer"],
                     values.get("workload_identity_issuer"),
-                    "set with authMode workloadIdentity to the cluster's token issuer URL "
-                    "(on AKS: az aks show -g <group> -n <cluster> --query oidcIssuerProfile.issuerUrl)",
+                    "set with authMode workloadIdentity to the cluster's token issuer URL (on "
+                    "AKS: az aks show -g <group> -n <cluster> --query oidcIssuerProfile.issuerUrl)",
                     _EXAMPLES["workloadIdentityIssuer"],
                 )
             )

@@ -22,7 +22,6 @@ from components.roles import PLACEHOLDER_GUID
 from tests.mocks import (
     APPLICATION,
     CERTIFICATE_GRAPH_TYPES,
-    NAMESPACE,
     RELEASE,
     ROLE_ASSIGNMENT,
     ROLE_DEFINITION,

@@ -8,7 +8,6 @@ import pytest
 
 from tests.mocks import (
     CERTIFICATE_GRAPH_TYPES,
-    NAMESPACE,
     Deployment,
     deploy,
     run_main,
