@@ -12,6 +12,7 @@ stack's configuration, which preview-only placeholders would stop.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import textwrap
 from pathlib import Path
@@ -115,7 +116,8 @@ def main(arguments: list[str]) -> int:
     )
     for registration in registrations:
         depth = 1 if "CoderAzureFederation::" in registration.parent else 0
-        print(f"{'    ' * depth}+ {registration.type}  {registration.name}")
+        protected = "  [protected]" if registration.protect else ""
+        print(f"{'    ' * depth}+ {registration.type}  {registration.name}{protected}")
         for key in _SHOWN_INPUTS.get(registration.type, ()):
             if key not in registration.inputs:
                 continue
@@ -126,6 +128,11 @@ def main(arguments: list[str]) -> int:
                 print(textwrap.indent(text.rstrip(), indent + "    "))
             else:
                 print(f"{indent}{key}: {_shown(key, registration.inputs[key])}")
+    warnings = [
+        record.getMessage() for record in deployment.logs if record.levelno == logging.WARNING
+    ]
+    for warning in dict.fromkeys(warnings):
+        print(f"warning: {warning}")
     print("Nothing was deployed. IDs in this plan are placeholders from the offline runtime.")
     return 0
 

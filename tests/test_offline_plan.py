@@ -60,3 +60,11 @@ def test_plan_output_is_stable() -> None:
     strip = [line for line in first.splitlines() if not any(word in line for word in varying)]
     again = [line for line in second.splitlines() if not any(word in line for word in varying)]
     assert strip == again, "two plans of the same stack differ"
+
+
+def test_plan_shows_warnings_and_protection() -> None:
+    dev = run_plan("dev").stdout
+    prod = run_plan("prod").stdout
+    assert "warning: The provisioner's service principal gets Contributor on a whole" in dev
+    assert "[protected]" not in dev, "dev protects nothing, but the plan says it does"
+    assert "coder-azure-app  [protected]" in prod, "prod's application is not shown protected"
