@@ -42,7 +42,7 @@ _LISTS = ("env", "volumes", "volumeMounts")
 
 @dataclass(frozen=True)
 class OwnedValues:
-    """What the component sets in the chart values, so that user values must not set it."""
+    """Chart values the component sets, which the user's values must therefore leave alone."""
 
     env: tuple[str, ...] = OWNED_ENV
     competing_env: tuple[str, ...] = COMPETING_ENV
@@ -89,10 +89,10 @@ def find_conflicts(user_values: Mapping[str, Any], owned: OwnedValues | str) -> 
     """Describe each place where the user's values clash with what the component sets.
 
     Returns an empty list when the values can be merged. Checks the shape of `coder.env`,
-    `coder.volumes` and `coder.volumeMounts`, the variable names the component owns, the volume
-    name, mount paths equal to, inside or above the component's mount path, and the pod
-    annotations, pod labels and service account annotations the component sets. A plain string
-    for `owned` is the bundle's mount path in certificate mode.
+    `coder.volumes` and `coder.volumeMounts`, and the variable names and volume name the
+    component owns. Also checks mount paths equal to, inside or above the component's mount
+    path, and the pod annotations, pod labels and service account annotations it sets. A plain
+    string for `owned` is the bundle's mount path in certificate mode.
     """
     if isinstance(owned, str):
         owned = OwnedValues(mount_path=owned)
@@ -183,7 +183,7 @@ def credential_env(
     """Build the `ARM_*` variables: IDs and password by `secretKeyRef`, the path as a value.
 
     `secret_refs` maps each of ARM_CLIENT_ID, ARM_TENANT_ID, ARM_SUBSCRIPTION_ID and
-    ARM_CLIENT_CERTIFICATE_PASSWORD to the (secret name, key) that holds its value.
+    ARM_CLIENT_CERTIFICATE_PASSWORD to the (secret name, key) that contains its value.
     """
     env: list[dict[str, Any]] = []
     for name in OWNED_ENV:
@@ -218,7 +218,7 @@ def merge_values(
 ) -> dict[str, Any]:
     """Return a copy of the user's values with the component's entries added under `coder`.
 
-    `env`, `volumes` and `volume_mounts` are appended to the user's lists. `extra` holds
+    `env`, `volumes` and `volume_mounts` are appended to the user's lists. `extra` contains
     mappings such as `podAnnotations` that are merged key by key into the user's. Call
     `find_conflicts` first: this function does not check for clashes.
     """

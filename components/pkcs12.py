@@ -5,7 +5,7 @@ wraps it in a dynamic resource. Serialising PKCS#12 draws fresh salts and IVs ev
 so the same key, certificate and password give different bytes on every call. Building the
 bundle inside an `apply` would therefore change the Kubernetes Secret on every `pulumi up`.
 The dynamic resource builds it once, stores it in state as a secret, and rebuilds it only
-when its diff sees a new key, certificate, password or profile.
+when its diff finds a new key, certificate, password or profile.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class Pkcs12BundleProvider(dynamic.ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> dynamic.CreateResult:
         outs = self._build(props)
-        # The ID names the bundle by its digest so that two bundles are told apart in logs.
+        # The ID names the bundle by its digest, so logs can distinguish two bundles.
         return dynamic.CreateResult(id_=outs["bundle_sha256"][:32], outs=outs)
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> dynamic.UpdateResult:

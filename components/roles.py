@@ -48,8 +48,7 @@ def is_guid(value: str) -> bool:
 def resolve_role(value: str) -> str | None:
     """Return the role definition GUID for a built-in role name, a GUID or a role definition ID.
 
-    Names match without regard to letter case or spaces. Returns None when `value` is none of
-    these.
+    Names match without regard to letter case or spaces. Returns None for any other value.
     """
     folded = value.replace(" ", "").lower()
     for name, guid in BUILT_IN_ROLES.items():
@@ -82,7 +81,7 @@ class Scope:
 
 
 def parse_scope(value: str) -> Scope | None:
-    """Parse a subscription, resource group or resource ID. Returns None when it is none of them."""
+    """Parse a subscription, resource group or resource ID. Returns None for any other value."""
     trimmed = value.rstrip("/")
     match = _SCOPE.match(trimmed)
     if not match:

@@ -4,7 +4,7 @@ Entra ID trusts tokens that the cluster's issuer signs for one service account, 
 federated identity credential on the application. No key, certificate or secret exists. How the
 token reaches azurerm depends on the cluster:
 
-- `webhook`: the azure-workload-identity mutating webhook (AKS, or installed by hand) sees the
+- `webhook`: the azure-workload-identity mutating webhook (AKS, or installed by hand) reads the
   pod label `azure.workload.identity/use: "true"` and the service account annotation
   `azure.workload.identity/client-id`, and injects `AZURE_CLIENT_ID`, `AZURE_TENANT_ID` and
   `AZURE_FEDERATED_TOKEN_FILE`. azurerm reads them when `ARM_USE_AKS_WORKLOAD_IDENTITY` is true.
@@ -94,7 +94,7 @@ def env(
 
 
 def token_volume() -> dict[str, Any]:
-    """Build the projected volume that holds a service account token for Entra ID."""
+    """Build the projected volume that contains a service account token for Entra ID."""
     return {
         "name": TOKEN_VOLUME_NAME,
         "projected": {

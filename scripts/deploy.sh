@@ -8,7 +8,7 @@
 #
 # State goes to a local file backend in .pulumi-state/ unless PULUMI_BACKEND_URL is set.
 # Without the Pulumi CLI on PATH, nothing is deployed: the script prints the offline plan of
-# what `pulumi up` would create, and says how to install the CLI.
+# what `pulumi up` would create, and explains how to install the CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

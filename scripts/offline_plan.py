@@ -5,7 +5,7 @@ placeholder IDs in the stack file are accepted. Values that are secrets print as
 IDs in the output come from the mocks and are not real Azure or Kubernetes IDs.
 
 Usage: python scripts/offline_plan.py [stack] [pulumi command]
-With a command other than `preview`, the plan also says whether `pulumi up` would accept the
+With a command other than `preview`, the plan also reports whether `pulumi up` would accept the
 stack's configuration, which preview-only placeholders would stop.
 """
 

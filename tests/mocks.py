@@ -1,6 +1,6 @@
 """Offline Pulumi runtime for the tests: realistic resource mocks and a recording monitor.
 
-`FederationMocks` answers each resource type the way its provider would: real RSA keys and
+`FederationMocks` returns, for each resource type, what its provider would: real RSA keys and
 X.509 certificates, Entra ID and ARM IDs in their real formats, Kubernetes objects with the API
 server's defaults, and the PKCS#12 bundle built by running the dynamic provider itself. It also
 checks each request the way the real service would (a certificate credential must name an
@@ -95,6 +95,22 @@ CERTIFICATE_GRAPH_TYPES = {
 """Resource types, with counts, of a certificate-mode graph with one role and no namespace."""
 
 
+COMPONENT_OUTPUTS = {
+    "client_id",
+    "tenant_id",
+    "subscription_id",
+    "application_object_id",
+    "service_principal_object_id",
+    "certificate_thumbprint",
+    "certificate_expiry",
+    "secret_names",
+    "release_name",
+    "namespace",
+    "release_status",
+}
+"""Names of the outputs the component registers."""
+
+
 def is_secret_wrapped(value: Any) -> bool:
     """Tell whether a deserialised property value is wrapped as a secret."""
     return isinstance(value, Mapping) and value.get(rpc._special_sig_key) == rpc._special_secret_sig
@@ -118,7 +134,7 @@ def wrap_secret(value: Any) -> dict[str, Any]:
 
 @dataclass
 class Registration:
-    """One resource registration as the engine would receive it, with its answer."""
+    """One resource registration as the engine would receive it, with the mock's response."""
 
     type: str
     name: str
@@ -140,7 +156,7 @@ class Registration:
     """Inputs with secret wrappers kept, so tests can check what was sent as a secret."""
     id: str = ""
     outputs: dict[str, Any] = field(default_factory=dict)
-    """Outputs with secret wrappers, as the program sees them."""
+    """Outputs with secret wrappers, as the program receives them."""
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
@@ -596,11 +612,14 @@ class FederationMocks(pulumi.runtime.Mocks):
             self.reject(registration, f"type {inputs.get('type')!r} is not AsymmetricX509Cert")
         if inputs.get("encoding", "pem") != "pem":
             self.reject(registration, "the mock reads PEM values only")
+
         try:
             certificate = x509.load_pem_x509_certificate(inputs.get("value", "").encode())
         except ValueError:
             self.reject(registration, "value is not a PEM certificate")
             return "", inputs
+
+        # Graph rejects an end date past the certificate's NotAfter.
         end_date = inputs.get("endDate")
         if end_date is not None:
             if not RFC3339_WHOLE_SECONDS.match(end_date):
@@ -611,6 +630,7 @@ class FederationMocks(pulumi.runtime.Mocks):
                 )
                 if end > certificate.not_valid_after_utc:
                     self.reject(registration, "Key credential end date is invalid")
+
         key_id = str(uuid.uuid4())
         object_id = application_id.rsplit("/", 1)[-1]
         outputs = {
@@ -679,6 +699,7 @@ class FederationMocks(pulumi.runtime.Mocks):
             self.reject(registration, "PrincipalNotFound: principalId is no service principal")
         if inputs.get("principalType") != "ServicePrincipal":
             self.reject(registration, f"principalType is {inputs.get('principalType')!r}")
+
         match = re.match(
             r"^/subscriptions/([0-9a-f-]{36})/providers/Microsoft\.Authorization"
             r"/roleDefinitions/([0-9a-f-]{36})$",
@@ -690,6 +711,7 @@ class FederationMocks(pulumi.runtime.Mocks):
             self.reject(registration, "roleDefinitionId names another subscription than scope")
         if not re.match(r"^/subscriptions/[0-9a-fA-F-]{36}(/.*)?$", scope):
             self.reject(registration, f"scope {scope!r} is not an Azure resource ID")
+
         resource_id = f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}"
         outputs = {
             **inputs,

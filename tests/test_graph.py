@@ -25,6 +25,7 @@ from tests.mocks import (
     BUNDLE,
     CERTIFICATE_GRAPH_TYPES,
     COMPONENT,
+    COMPONENT_OUTPUTS,
     CREDENTIAL,
     MOUNT_REFRESH_WAIT,
     NAMESPACE,
@@ -89,20 +90,6 @@ RESOURCE_GROUP_SCOPE = f"/subscriptions/{SCOPE_SUBSCRIPTION}/resourceGroups/rg-c
 RESOURCE_SCOPE = (
     f"{RESOURCE_GROUP_SCOPE}/providers/Microsoft.ContainerService/managedClusters/aks-coder"
 )
-
-COMPONENT_OUTPUTS = {
-    "client_id",
-    "tenant_id",
-    "subscription_id",
-    "application_object_id",
-    "service_principal_object_id",
-    "certificate_thumbprint",
-    "certificate_expiry",
-    "secret_names",
-    "release_name",
-    "namespace",
-    "release_status",
-}
 
 
 def assert_accepted(deployment: Deployment) -> None:

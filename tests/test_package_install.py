@@ -10,8 +10,8 @@ Two shortcuts keep the test fast and offline, and neither touches what is under 
 - The new virtualenv finds its dependencies (pulumi, the provider SDKs, cryptography, PyYAML)
   and the build tools (pip, setuptools from requirements-dev.txt) through a `.pth` file that
   names the site-packages of the Python running pytest. Those packages take hundreds of
-  megabytes and are installed already; the package itself is what is tested, so pip installs
-  it with `--no-deps --no-build-isolation`, and it lands in the new virtualenv's own
+  megabytes and are installed already, and only the package itself is under test. So pip
+  installs it with `--no-deps --no-build-isolation`. It lands in the new virtualenv's own
   site-packages, which comes first on sys.path.
 - pip builds in the source folder, where setuptools leaves `build/` and an `.egg-info` folder.
   So the test builds from a copy of the checkout (without .git and the local virtualenvs), into

@@ -36,6 +36,7 @@ from pulumi.runtime.proto import provider_pb2
 from components import CoderAzureFederation, CoderAzureFederationArgs, ConfigError
 from tests.mocks import (
     COMPONENT,
+    COMPONENT_OUTPUTS,
     RANDOM_PASSWORD,
     TLS_KEY,
     Deployment,
@@ -99,19 +100,7 @@ STRING_LISTS = {"owners", "role_assignments", "adopt_role_assignment_ids"}
 OBJECT_LISTS = {"custom_roles"}
 OBJECTS = {"coder_values"}
 
-OUTPUTS = {
-    "client_id",
-    "tenant_id",
-    "subscription_id",
-    "application_object_id",
-    "service_principal_object_id",
-    "certificate_thumbprint",
-    "certificate_expiry",
-    "secret_names",
-    "release_name",
-    "namespace",
-    "release_status",
-}
+OUTPUTS = COMPONENT_OUTPUTS
 # Words that would mark private material in an output's name.
 PRIVATE_WORDS = ("key", "password", "pfx", "bundle", "private", "pem", "secret_value")
 

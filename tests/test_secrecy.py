@@ -2,7 +2,7 @@
 
 The private key, the bundle password and the bundle bytes are looked for in every string the
 program hands to the engine outside a secret wrapper: resource inputs, resource outputs as the
-program sees them, the component's registered outputs, the stack exports, engine log records,
+program receives them, the component's registered outputs, the stack exports, engine log records,
 and whatever the run printed. The recording monitor applies the engine's secrecy rules, so an
 output is secret here exactly when it would be secret in real state.
 """
